@@ -1,0 +1,61 @@
+# cslr.platform — developer and lab entry points. See README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+LAB_HOSTS ?= 3
+LAB_INV   := inventories/lab
+SCENARIOS ?= default
+
+.PHONY: help venv docker images lab lab-hosts lab-down test test-quick unit lint molecule clean
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+venv: ## Install the pinned toolchain into .venv
+	scripts/bootstrap.sh $(VENV)
+
+docker: ## Install/start the local Docker engine if needed
+	scripts/ensure-docker.sh
+
+images: docker ## Build the lab base + stack images (cached by recipe hash)
+	scripts/images.sh build
+
+lab-hosts: venv images ## Create/refresh the lab's simulated hosts (LAB_HOSTS=N)
+	@if ! grep -q "($(LAB_HOSTS) hosts)" $(LAB_INV)/hosts.yml; then \
+	  echo "lab: writing a $(LAB_HOSTS)-host inventory to $(LAB_INV)/hosts.yml"; \
+	  python3 scripts/lab_inventory.py $(LAB_HOSTS) > $(LAB_INV)/hosts.yml; fi
+	ansible-playbook -i $(LAB_INV) playbooks/lab/create.yml
+
+lab: lab-hosts ## Set up everything and run site.yml against the lab
+	ansible-playbook -i $(LAB_INV) site.yml
+
+lab-down: venv ## Destroy the lab hosts, their volumes and network
+	ansible-playbook -i $(LAB_INV) playbooks/lab/destroy.yml
+
+unit: venv ## Unit tests (collection plugins, validator corpus, helpers)
+	pytest -q
+
+lint: venv ## yamllint, ansible-lint (production profile)
+	yamllint -s .
+	ansible-lint --profile production --offline
+
+test-quick: unit lint ## Fast checks for iteration (< 2 min)
+
+molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
+	for s in $(SCENARIOS); do molecule test -s $$s; done
+
+test: ## The whole suite: quick checks then every molecule scenario
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory venv docker && \
+	$(MAKE) --no-print-directory test-quick && \
+	$(MAKE) --no-print-directory molecule; rc=$$?; \
+	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
+	exit $$rc
+
+clean: ## Remove the venv and caches (not images: scripts/images.sh clean)
+	rm -rf $(VENV) .pytest_cache
