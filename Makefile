@@ -11,7 +11,7 @@ LAB_HOSTS ?= 3
 LAB_INV   := inventories/lab
 SCENARIOS ?= default
 
-.PHONY: help venv docker images lab lab-hosts lab-down test test-quick unit lint molecule clean
+.PHONY: help venv docker images lab lab-hosts lab-down test test-quick unit lint sanity molecule clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,13 +46,17 @@ lint: venv ## yamllint, ansible-lint (production profile)
 
 test-quick: unit lint ## Fast checks for iteration (< 2 min)
 
+sanity: venv ## ansible-test sanity for the collection (venv mode, works offline)
+	scripts/sanity.sh
+
 molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 	for s in $(SCENARIOS); do molecule test -s $$s; done
 
-test: ## The whole suite: quick checks then every molecule scenario
+test: ## The whole suite: unit, lint, sanity, then every molecule scenario
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory venv docker && \
 	$(MAKE) --no-print-directory test-quick && \
+	$(MAKE) --no-print-directory sanity && \
 	$(MAKE) --no-print-directory molecule; rc=$$?; \
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
