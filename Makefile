@@ -53,11 +53,11 @@ molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 	for s in $(SCENARIOS); do molecule test -s $$s; done
 
 test: ## The whole suite: unit, lint, sanity, then every molecule scenario
-	@start=$$(date +%s); \
+	@start=$$(date +%s); rc=0; \
 	$(MAKE) --no-print-directory venv docker && \
 	$(MAKE) --no-print-directory test-quick && \
 	$(MAKE) --no-print-directory sanity && \
-	$(MAKE) --no-print-directory molecule; rc=$$?; \
+	$(MAKE) --no-print-directory molecule || rc=$$?; \
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
 
