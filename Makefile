@@ -44,7 +44,9 @@ lint: venv ## yamllint, ansible-lint (production profile)
 	yamllint -s .
 	ansible-lint --profile production --offline
 
-test-quick: unit lint ## Fast checks for iteration (< 2 min)
+test-quick: venv ## Fast checks for iteration (< 2 min): unit tests minus slow ones, lint
+	pytest -q -m "not slow"
+	$(MAKE) --no-print-directory lint
 
 sanity: venv ## ansible-test sanity for the collection (venv mode, works offline)
 	scripts/sanity.sh
@@ -55,7 +57,7 @@ molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 test: ## The whole suite: unit, lint, sanity, then every molecule scenario
 	@start=$$(date +%s); rc=0; \
 	$(MAKE) --no-print-directory venv docker && \
-	$(MAKE) --no-print-directory test-quick && \
+	$(MAKE) --no-print-directory unit lint && \
 	$(MAKE) --no-print-directory sanity && \
 	$(MAKE) --no-print-directory molecule || rc=$$?; \
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
