@@ -26,7 +26,7 @@ all:
 """
 
 
-def render(n, prefix, subnet, network):
+def render(n, prefix, subnet, network, outsider=False):
     if n < 1 or n > 200:
         raise SystemExit("lab_inventory: host count must be between 1 and 200, got %d" % n)
     names = ["%s-%d" % (prefix, i) for i in range(1, n + 1)]
@@ -38,6 +38,10 @@ def render(n, prefix, subnet, network):
         out.append("        %s:\n" % name)
     out.append("    cslr_mlflow_hosts:\n      hosts:\n        %s:\n" % names[0])
     out.append("    cslr_gpu_hosts:\n      hosts: {}\n")
+    if outsider:
+        out.append("    # Not a cluster member: a machine on the same LAN, for firewall tests.\n")
+        out.append("    lab_outsiders:\n      hosts:\n        %s-outsider:\n          lab_address: %s.200\n"
+                   % (prefix, subnet))
     return "".join(out)
 
 
@@ -47,8 +51,10 @@ def main(argv=None):
     p.add_argument("--prefix", default="cslr-lab")
     p.add_argument("--subnet", default="10.213.0", help="first three octets of the /24")
     p.add_argument("--network", default="cslr-lab", help="Docker network name")
+    p.add_argument("--outsider", action="store_true",
+                   help="add a host on the same network that is not in the cluster (group lab_outsiders)")
     a = p.parse_args(argv)
-    sys.stdout.write(render(a.count, a.prefix, a.subnet, a.network))
+    sys.stdout.write(render(a.count, a.prefix, a.subnet, a.network, a.outsider))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,434 @@
+# -*- coding: utf-8 -*-
+# Copyright: cslr.platform maintainers
+# Apache License 2.0 (see galaxy.yml)
+#
+# PRIVATE to the cslr.platform collection. Not a public API: names and shapes may
+# change in any release without notice. Import it only from this collection's own
+# plugins and from scripts/gen_config.py.
+#
+# THE single source of truth for the platform's configuration variables. From this
+# table are generated (scripts/gen_config.py): every role's defaults/main.yml and
+# meta/argument_specs.yml, docs/configuration.md and docs/config.schema.json. The
+# validator (_validate.py) applies the same defaults and constraints. Edit here,
+# then run `python scripts/gen_config.py`; `--check` (run by the tests) fails on
+# stale generated files.
+#
+# Plain data, no Ansible imports: usable from the controller, tests and scripts.
+
+from __future__ import annotations
+
+# Groups of the inventory the platform reads (not variables, documented with them).
+GROUP_CLUSTER = 'cslr_cluster'
+GROUP_HEAD_CANDIDATES = 'cslr_ray_head_candidates'
+GROUP_GPU = 'cslr_gpu_hosts'
+GROUP_MLFLOW = 'cslr_mlflow_hosts'
+
+GROUPS = (
+    (GROUP_CLUSTER, 'Every platform host. Each one runs the health service and, unless `cslr_ray_enabled` is false '
+                    'for it, a Ray node.'),
+    (GROUP_HEAD_CANDIDATES, 'Hosts that may become the Ray head, in priority order (inventory order). Must not be '
+                            'empty (the original `nodes.head_whitelist`).'),
+    (GROUP_GPU, 'Hosts with NVIDIA GPUs. Only these run the GPU Ray image or give GPUs to a service.'),
+    (GROUP_MLFLOW, 'Exactly one host when MLflow is enabled: it runs MLflow and its PostgreSQL.'),
+)
+
+# Owners: the role that uses a variable. A variable whose owner role has no
+# tasks/main.yml (yet) is carried by the internal `config` role instead.
+OWNERS = ('config', 'hosts_file', 'docker', 'firewall', 'nvidia', 'images', 'ray', 'health', 'mlflow', 'postgres', 'redis', 'marimo')
+
+# Insecure database passwords: common defaults, and the original tool's example/default
+# values (its shipped example failed its own check with one of these).
+INSECURE_PASSWORDS = (
+    'password', 'passw0rd', 'changeme', 'change_me', 'change-me', 'changeit', 'mlflow', 'postgres',
+    'admin', 'root', 'secret', 'default', 'example', 'test', '123456', '12345678', 'qwerty',
+    'letmein', 'your_password', 'your-password', 'yourpassword', 'mlflow_password', 'mlflowpassword',
+    'postgres_password', 'mypassword', 'replace_me', 'replaceme', 'xxx', 'todo',
+)
+MIN_PASSWORD_LENGTH = 12
+
+
+class Var(object):
+    """One configuration variable."""
+
+    __slots__ = ('name', 'type', 'default', 'description', 'owner', 'scope', 'elements', 'choices',
+                 'minimum', 'maximum', 'fmt', 'secret', 'nullable', 'required', 'keys', 'example')
+
+    def __init__(self, name, type, default, description, owner, scope='global', elements=None,
+                 choices=None, minimum=None, maximum=None, fmt=None, secret=False, nullable=False,
+                 required=False, keys=None, example=None):
+        self.name = name
+        self.type = type            # bool | int | float | str | list | dict
+        self.default = default
+        self.description = description
+        self.owner = owner
+        self.scope = scope          # global: same value on every host; host: may differ per host
+        self.elements = elements    # list element type (str | dict)
+        self.choices = choices
+        self.minimum = minimum
+        self.maximum = maximum
+        self.fmt = fmt              # see FORMATS
+        self.secret = secret
+        self.nullable = nullable    # null is a meaningful value (or: unset, see required)
+        self.required = required    # must be set to a non-null value (when its feature is on)
+        self.keys = keys            # for list-of-dict: {key: Var-like dict}
+        self.example = example
+
+
+# Formats a str (or list element) may have; the validator implements each.
+FORMATS = {
+    'cidr': 'an IPv4 network in CIDR notation with no host bits set, e.g. 10.213.0.0/24',
+    'ipv4': 'an IPv4 address, e.g. 10.213.0.11',
+    'port': 'a TCP port between 1024 and 65535',
+    'memory': r'a size matching ^\d+[gmGM]$ and greater than 0, e.g. 8g or 512m',
+    'image': 'a container image reference with an explicit tag, e.g. postgres:17',
+    'version': 'a version X.Y.Z, e.g. 2.60.0',
+    'python_version': 'a Python version 3.N, e.g. 3.11',
+    'name': 'lower-case letters, digits, - and _, starting with a letter or digit',
+    'address': 'a host name or IPv4 address, optionally followed by :PORT',
+    'path': 'an absolute path',
+    'hostname': 'a DNS host name',
+}
+FORMAT_PATTERNS = {
+    'cidr': r'^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$',
+    'ipv4': r'^\d{1,3}(\.\d{1,3}){3}$',
+    'memory': r'^\d+[gmGM]$',
+    'version': r'^\d+\.\d+\.\d+$',
+    'python_version': r'^3\.\d+$',
+    'name': r'^[a-z0-9][a-z0-9_-]*$',
+    'address': r'^[A-Za-z0-9.-]+(:\d+)?$',
+    'path': r'^/',
+    'hostname': r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$',
+}
+
+# Ray's public images carry both versions in the tag (2.60.0-py311[-gpu]); local images
+# (cslr-lab/ray:2.60.0) carry at least the Ray version. cslr_ray_version and
+# cslr_ray_python_version declare both for the whole cluster; every Ray image in use must
+# agree with them (see _validate.check_ray_versions).
+RAY_VERSION = '2.60.0'
+RAY_PYTHON_VERSION = '3.11'
+
+_PORT = dict(type='int', fmt='port', minimum=1024, maximum=65535)
+
+VARIABLES = (
+    # ------------------------------------------------------------------ config (global)
+    Var('cslr_project_name', 'str', 'cslr', 'Name prefix of the Compose projects, containers and volumes on every '
+        'host (the original `project.name`).', 'config', fmt='name'),
+    Var('cslr_base_dir', 'str', '/opt/cslr-platform', 'Directory on every host holding the rendered Compose projects '
+        'and their bind-mounted files.', 'config', fmt='path'),
+    Var('cslr_cluster_network', 'str', None, 'The cluster LAN in CIDR notation (replaces the original '
+        '`network.subnet`, which was a Docker bridge that cannot span hosts). Every `cslr_cluster_address` must lie '
+        'inside it; the firewall opens Ray ports to it only.', 'config', fmt='cidr', nullable=True, required=True,
+        example='10.213.0.0/24'),
+    Var('cslr_cluster_address', 'str', None, 'Per host: the host\'s IPv4 address on the cluster LAN. Ray runs '
+        'with `--node-ip-address` set to it; /etc/hosts lists it. Unique across hosts.', 'config', scope='host',
+        fmt='ipv4', nullable=True, required=True, example='10.213.0.11'),
+    Var('cslr_admin_networks', 'list', [], 'Networks (CIDR), besides the cluster network, allowed to reach the '
+        'user-facing ports: MLflow, health, Ray dashboard and client server, Marimo, Redis. Empty: cluster network '
+        'only.', 'config', elements='str', fmt='cidr'),
+    Var('cslr_head_address', 'str', None, 'Explicit Ray head address (`HOST` or `HOST:PORT`, the original '
+        '`nodes.head_address`). null: the head is elected among `cslr_ray_head_candidates`.', 'ray', fmt='address',
+        nullable=True),
+    # ------------------------------------------------------------------ hosts_file
+    Var('cslr_hosts_file_path', 'str', '/etc/hosts', 'Hosts file that receives the block of cluster hosts.',
+        'hosts_file', fmt='path'),
+    Var('cslr_hosts_file_extra_aliases', 'dict', {}, 'Extra names per inventory host: `{host: [name, ...]}`, '
+        'written next to the inventory name on that host\'s line.', 'hosts_file', elements='list'),
+    # ------------------------------------------------------------------ docker
+    Var('cslr_docker_install_source', 'str', 'distro', 'Where Docker Engine and Compose v2 come from: the '
+        'distribution\'s packages (Debian 13, Ubuntu 24.04) or Docker\'s apt repository.', 'docker',
+        choices=['distro', 'docker_repo']),
+    Var('cslr_docker_repo_url', 'str', 'https://download.docker.com/linux', 'Base URL of Docker\'s apt '
+        'repository (with `cslr_docker_install_source: docker_repo`); point it at a mirror when air-gapped.',
+        'docker'),
+    Var('cslr_docker_daemon_options', 'dict', {}, 'Extra daemon.json keys, merged into the existing file (the '
+        'NVIDIA runtime and other keys already there are kept).', 'docker'),
+    Var('cslr_docker_log_max_size', 'str', '100m', 'json-file log driver: size of one log file before rotation.',
+        'docker', fmt='memory'),
+    Var('cslr_docker_log_max_file', 'int', 3, 'json-file log driver: rotated log files kept per container.',
+        'docker', minimum=1, maximum=100),
+    Var('cslr_docker_live_restore', 'bool', True, 'Keep containers running while dockerd restarts.', 'docker'),
+    Var('cslr_docker_address_pools', 'list', [{'base': '172.24.0.0/14', 'size': 24}], 'daemon.json '
+        '`default-address-pools` for Compose networks. The default 172.24.0.0/14 (1024 /24 networks) avoids '
+        'Docker\'s own 172.17.0.0/16, the 192.168.0.0/16 of home/office LANs and 10.0.0.0/8; it must not overlap '
+        'the cluster network or an admin network.', 'docker', elements='dict',
+        keys={'base': dict(type='str', fmt='cidr', required=True,
+                           description='network the pool carves networks from'),
+              'size': dict(type='int', minimum=1, maximum=32, required=True,
+                           description='prefix length of each network')}),
+    Var('cslr_docker_apt_lock_timeout', 'int', 300, 'Seconds apt waits for the dpkg lock (unattended-upgrades).',
+        'docker', minimum=0, maximum=3600),
+    # ------------------------------------------------------------------ firewall
+    Var('cslr_firewall_enabled', 'bool', True, 'Manage ufw on every cluster host: default deny incoming, Ray\'s '
+        'pinned ports open to the cluster hosts\' addresses only, user-facing ports to them and '
+        '`cslr_admin_networks`, and ports published by Docker restricted the same way (DOCKER-USER).',
+        'firewall'),
+    Var('cslr_firewall_ssh_port', 'int', 22, 'SSH port, allowed before ufw is enabled so the controller is never '
+        'locked out.', 'firewall', minimum=1, maximum=65535),
+    Var('cslr_firewall_ssh_sources', 'list', ['any'], 'Sources allowed to reach SSH: `any` or networks in CIDR '
+        'notation.', 'firewall', elements='str'),
+    Var('cslr_firewall_docker_user_rules', 'bool', True, 'Restrict ports published by Docker (which bypass '
+        'ufw\'s INPUT rules) to the cluster hosts, `cslr_admin_networks` and the host\'s own containers, through '
+        'a DOCKER-USER block in /etc/ufw/after.rules.', 'firewall'),
+    # ------------------------------------------------------------------ nvidia
+    Var('cslr_nvidia_toolkit_source', 'str', 'repo', 'Where the NVIDIA container toolkit comes from on '
+        '`cslr_gpu_hosts`: NVIDIA\'s apt repository, or `.deb` files in `cslr_nvidia_toolkit_debs_dir` on the '
+        'controller (offline labs).', 'nvidia', choices=['repo', 'debs']),
+    Var('cslr_nvidia_toolkit_repo_url', 'str', 'https://nvidia.github.io/libnvidia-container/stable/deb',
+        'NVIDIA container toolkit apt repository (a mirror of it when air-gapped).', 'nvidia'),
+    Var('cslr_nvidia_toolkit_gpg_url', 'str', 'https://nvidia.github.io/libnvidia-container/gpgkey',
+        'Signing key of that repository.', 'nvidia'),
+    Var('cslr_nvidia_toolkit_debs_dir', 'str', None, 'Directory on the controller holding the toolkit `.deb` '
+        'files (with `cslr_nvidia_toolkit_source: debs`).', 'nvidia', fmt='path', nullable=True),
+    Var('cslr_nvidia_required_cuda', 'str', None, 'CUDA version (X.Y) the GPU images need; the driver must '
+        'support it. null: read from the GPU image tag (`-cu128` -> 12.8) when it has one.', 'nvidia',
+        nullable=True),
+    Var('cslr_nvidia_verify', 'bool', True, 'On GPU hosts, start a container with the nvidia runtime and check it '
+        'sees every GPU.', 'nvidia'),
+    # ------------------------------------------------------------------ images
+    Var('cslr_images_source', 'str', 'pull', 'How hosts get their images: `pull` from a registry, or `archive`: '
+        'saved once on the controller, copied and loaded only where the image ID is missing (air-gapped labs; '
+        'the local lab uses it).', 'images', choices=['pull', 'archive']),
+    Var('cslr_images_archive_dir', 'str', "{{ lookup('ansible.builtin.env', 'HOME') }}/.cache/cslr-platform/images",
+        'Controller directory holding the image archives (`archive` mode).', 'images'),
+    Var('cslr_images_host_dir', 'str', '/var/cache/cslr-platform/images', 'Directory on hosts where archives '
+        'are copied before loading (removed after loading).', 'images', fmt='path'),
+    Var('cslr_images_extra', 'list', [], 'Additional images every host gets (e.g. job images).', 'images',
+        elements='str', fmt='image'),
+    Var('cslr_images_registry_url', 'str', None, 'Registry to log in to before pulling (`pull` mode). null: no '
+        'login.', 'images', nullable=True),
+    Var('cslr_images_registry_username', 'str', None, 'Registry user name.', 'images', nullable=True),
+    Var('cslr_images_registry_password', 'str', None, 'Registry password (keep it in a vault).', 'images',
+        nullable=True, secret=True),
+    # ------------------------------------------------------------------ ray
+    Var('cslr_ray_enabled', 'bool', True, 'Run a Ray node on this host. Every head candidate must have it.',
+        'ray', scope='host'),
+    Var('cslr_ray_version', 'str', RAY_VERSION, 'The one Ray version of the cluster. Every Ray image tag must '
+        'start with it (`2.60.0`, `2.60.0-py311`, `2.60.0-py311-gpu`).', 'ray', fmt='version'),
+    Var('cslr_ray_python_version', 'str', RAY_PYTHON_VERSION, 'The one Python version of the cluster\'s Ray '
+        'images (Ray refuses nodes with another Python). An image tag with `-pyXY` must match it; for images '
+        'without it (local builds) it is the declared version.', 'ray', fmt='python_version'),
+    Var('cslr_ray_image', 'str', 'rayproject/ray:' + RAY_VERSION + '-py311', 'Ray image on hosts outside '
+        '`cslr_gpu_hosts`. May be set per host, but must carry the same Ray/Python version.', 'ray', scope='host',
+        fmt='image'),
+    Var('cslr_ray_gpu_image', 'str', 'rayproject/ray:' + RAY_VERSION + '-py311-gpu', 'Ray image on '
+        '`cslr_gpu_hosts` (CUDA inside).', 'ray', scope='host', fmt='image'),
+    Var('cslr_ray_cpus', 'int', None, 'CPUs Ray may schedule on this host (`--num-cpus`, a whole number). '
+        'null: all of them.', 'ray', scope='host', minimum=1, nullable=True),
+    Var('cslr_ray_num_gpus', 'int', None, 'GPUs Ray may schedule on this host (`--num-gpus`). null: every GPU on '
+        'a GPU host, 0 elsewhere. Above 0 only on `cslr_gpu_hosts`.', 'ray', scope='host', minimum=0,
+        nullable=True),
+    Var('cslr_ray_memory', 'str', None, 'Memory limit of the Ray container (`8g`, `8192m`). null: no limit.',
+        'ray', scope='host', fmt='memory', nullable=True),
+    Var('cslr_ray_shm_size', 'str', '2g', 'Size of /dev/shm in the Ray container (Ray\'s object store lives '
+        'there; about 30% of the memory).', 'ray', scope='host', fmt='memory'),
+    Var('cslr_ray_gcs_port', **dict(_PORT, default=6379, description='Ray GCS port of the head (the original '
+                                    '`head_port`); workers connect to it.', owner='ray')),
+    Var('cslr_ray_client_server_port', **dict(_PORT, default=10001, description='Ray client server port of the '
+                                              'head (`ray://HOST:PORT`, the original `client_port`).',
+                                              owner='ray')),
+    Var('cslr_ray_dashboard_port', **dict(_PORT, default=8265, description='Ray dashboard port of the head.',
+                                          owner='ray')),
+    Var('cslr_ray_node_manager_port', **dict(_PORT, default=6800, description='Raylet node manager port, every '
+                                             'node.', owner='ray')),
+    Var('cslr_ray_object_manager_port', **dict(_PORT, default=6801, description='Object manager port, every '
+                                               'node.', owner='ray')),
+    Var('cslr_ray_dashboard_agent_grpc_port', **dict(_PORT, default=6802, description='Dashboard agent gRPC '
+                                                     'port, every node.', owner='ray')),
+    Var('cslr_ray_runtime_env_agent_port', **dict(_PORT, default=6803, description='Runtime env agent port, '
+                                                  'every node.', owner='ray')),
+    Var('cslr_ray_metrics_export_port', **dict(_PORT, default=6804, description='Prometheus metrics export '
+                                               'port, every node.', owner='ray')),
+    Var('cslr_ray_dashboard_agent_http_port', **dict(_PORT, default=52365, description='Dashboard agent HTTP '
+                                                     'port, every node.', owner='ray')),
+    Var('cslr_ray_min_worker_port', **dict(_PORT, default=11000, description='First port of the worker port '
+                                           'range, every node.', owner='ray')),
+    Var('cslr_ray_max_worker_port', **dict(_PORT, default=11999, description='Last port of the worker port '
+                                           'range, every node (at least the min).', owner='ray')),
+    Var('cslr_ray_discovery_timeout', 'int', 5, 'Seconds a starting node spends looking for a running head (the '
+        'original `nodes.cluster.discovery_timeout`).', 'ray', minimum=1, maximum=300),
+    Var('cslr_ray_wait_for_head', 'int', 30, 'Seconds a worker waits for the head before giving up (the '
+        'original `nodes.cluster.wait_for_head`).', 'ray', minimum=1, maximum=3600),
+    # ------------------------------------------------------------------ health
+    Var('cslr_health_enabled', 'bool', True, 'Run the health service on every cluster host (the Ray head '
+        'election asks it).', 'health'),
+    Var('cslr_health_image', 'str', 'python:3.13-slim', 'Image of the health service.', 'health', fmt='image'),
+    Var('cslr_health_port', **dict(_PORT, default=8888, description='Port of the health service on every host.',
+                                   owner='health')),
+    Var('cslr_health_timeout', 'float', 1, 'Seconds one health request may take (the original '
+        '`nodes.health_service.timeout`).', 'health', minimum=0.1, maximum=60),
+    Var('cslr_health_max_retries', 'int', 3, 'Retries of a failed health request (the original '
+        '`nodes.health_service.max_retries`).', 'health', minimum=0, maximum=100),
+    Var('cslr_health_retry_interval', 'float', 2, 'Seconds between health retries (the original '
+        '`nodes.health_service.retry_interval`).', 'health', minimum=0.1, maximum=60),
+    # ------------------------------------------------------------------ mlflow
+    Var('cslr_mlflow_enabled', 'bool', True, 'Run MLflow (and its PostgreSQL) on the one host of '
+        '`cslr_mlflow_hosts`.', 'mlflow'),
+    Var('cslr_mlflow_image', 'str', 'ghcr.io/mlflow/mlflow:v3.17.2', 'MLflow image. It must contain psycopg2 '
+        '(the official image does not: build one FROM it, as the lab does).', 'mlflow', fmt='image'),
+    Var('cslr_mlflow_port', **dict(_PORT, default=5000, description='MLflow tracking server port.',
+                                   owner='mlflow')),
+    Var('cslr_mlflow_allowed_hosts', 'list', [], 'Extra names clients use in the Host header (MLflow >= 3.5 '
+        'rejects others); the MLflow host\'s inventory name and cluster address are always allowed.', 'mlflow',
+        elements='str'),
+    Var('cslr_mlflow_memory', 'str', None, 'Memory limit of the MLflow container. null: no limit.', 'mlflow',
+        fmt='memory', nullable=True),
+    # ------------------------------------------------------------------ postgres
+    Var('cslr_postgres_image', 'str', 'postgres:17', 'PostgreSQL image of MLflow\'s backend store.', 'postgres',
+        fmt='image'),
+    Var('cslr_postgres_user', 'str', 'mlflow', 'PostgreSQL user MLflow connects as.', 'postgres', fmt='name'),
+    Var('cslr_postgres_password', 'str', None, 'PostgreSQL password. Required when MLflow is enabled; at least '
+        '12 characters and not a well-known default. Keep it in Ansible Vault.', 'postgres', secret=True,
+        nullable=True, required=True),
+    Var('cslr_postgres_db', 'str', 'mlflow', 'PostgreSQL database of MLflow.', 'postgres', fmt='name'),
+    Var('cslr_postgres_memory', 'str', None, 'Memory limit of the PostgreSQL container. null: no limit.',
+        'postgres', fmt='memory', nullable=True),
+    # ------------------------------------------------------------------ redis
+    Var('cslr_redis_enabled', 'bool', False, 'Run Redis on this host (set it in host_vars of the host(s) that '
+        'should).', 'redis', scope='host'),
+    Var('cslr_redis_image', 'str', 'redis:7', 'Redis image.', 'redis', fmt='image'),
+    Var('cslr_redis_port', **dict(_PORT, default=6381, description='Redis port on the host (the original '
+                                  '`services.redis.port`).', owner='redis')),
+    Var('cslr_redis_password', 'str', None, 'Redis password (`requirepass`). null: no password, reachable '
+        'from the cluster and admin networks only. If set, not a well-known default.', 'redis', secret=True,
+        nullable=True),
+    Var('cslr_redis_memory', 'str', None, 'Memory limit of the Redis container. null: no limit.', 'redis',
+        fmt='memory', nullable=True),
+    # ------------------------------------------------------------------ marimo
+    Var('cslr_marimo_enabled', 'bool', False, 'Run Marimo on this host (set it in host_vars).', 'marimo',
+        scope='host'),
+    Var('cslr_marimo_image', 'str', 'ghcr.io/marimo-team/marimo:0.16.5', 'Marimo image.', 'marimo',
+        scope='host', fmt='image'),
+    Var('cslr_marimo_port', **dict(_PORT, default=8080, description='Marimo port.', owner='marimo')),
+    Var('cslr_marimo_gpus', 'int', 0, 'GPUs given to the Marimo container; above 0 only on `cslr_gpu_hosts`.',
+        'marimo', scope='host', minimum=0),
+    Var('cslr_marimo_memory', 'str', None, 'Memory limit of the Marimo container. null: no limit.', 'marimo',
+        scope='host', fmt='memory', nullable=True),
+    Var('cslr_marimo_shm_size', 'str', '1g', 'Size of /dev/shm in the Marimo container.', 'marimo',
+        scope='host', fmt='memory'),
+)
+
+BY_NAME = dict((v.name, v) for v in VARIABLES)
+
+# Ports each service binds on a host: (variable, service). The worker range is a range.
+SERVICE_PORTS = (
+    ('health', ('cslr_health_port',)),
+    ('ray', ('cslr_ray_gcs_port', 'cslr_ray_client_server_port', 'cslr_ray_dashboard_port',
+             'cslr_ray_node_manager_port', 'cslr_ray_object_manager_port', 'cslr_ray_dashboard_agent_grpc_port',
+             'cslr_ray_runtime_env_agent_port', 'cslr_ray_metrics_export_port',
+             'cslr_ray_dashboard_agent_http_port')),
+    ('mlflow', ('cslr_mlflow_port',)),
+    ('redis', ('cslr_redis_port',)),
+    ('marimo', ('cslr_marimo_port',)),
+)
+RAY_WORKER_RANGE = ('cslr_ray_min_worker_port', 'cslr_ray_max_worker_port')
+
+# Variables (or original config keys written as variables) that no longer exist, with
+# what replaces them. The validator reports each one set in the inventory.
+REMOVED = {
+    'cslr_head_whitelist': 'the inventory group cslr_ray_head_candidates (inventory order = priority)',
+    'cslr_ray_head_whitelist': 'the inventory group cslr_ray_head_candidates (inventory order = priority)',
+    'cslr_nodes_yaml': 'variables in group_vars/all.yml (nodes.yaml is no longer supported)',
+    'cslr_network_subnet': 'cslr_cluster_network (the cluster LAN; there is no shared Docker bridge)',
+    'cslr_subnet': 'cslr_cluster_network (the cluster LAN; there is no shared Docker bridge)',
+    'cslr_ray_head_port': 'cslr_ray_gcs_port',
+    'cslr_ray_client_port': 'cslr_ray_client_server_port',
+    'cslr_ray_cpu_enabled': 'cslr_ray_enabled (one Ray node per host)',
+    'cslr_ray_gpu_enabled': 'the inventory group cslr_gpu_hosts (GPU hosts run cslr_ray_gpu_image)',
+    'cslr_ray_gpu_head_port': 'cslr_ray_gcs_port (one Ray node per host, the same ports everywhere)',
+    'cslr_ray_gpu_dashboard_port': 'cslr_ray_dashboard_port (one Ray node per host)',
+    'cslr_ray_gpu_client_port': 'cslr_ray_client_server_port (one Ray node per host)',
+    'cslr_ray_gpu_cpus': 'cslr_ray_cpus in the GPU host\'s host_vars',
+    'cslr_ray_gpu_memory': 'cslr_ray_memory in the GPU host\'s host_vars',
+    'cslr_ray_gpu_shm_size': 'cslr_ray_shm_size in the GPU host\'s host_vars',
+    'cslr_health_url': 'nothing: each host\'s health service is reached at cslr_cluster_address:cslr_health_port',
+    'cslr_health_service_url': 'nothing: each host\'s health service is reached at '
+                               'cslr_cluster_address:cslr_health_port',
+    'cslr_mlflow_host': 'the inventory group cslr_mlflow_hosts (exactly one host)',
+    'cslr_gpu_hosts': 'the inventory group cslr_gpu_hosts',
+    'cslr_ray_head_candidates': 'the inventory group cslr_ray_head_candidates',
+    'cslr_mlflow_hosts': 'the inventory group cslr_mlflow_hosts',
+    'cslr_mlflow_postgres_password': 'cslr_postgres_password',
+    'cslr_postgres_port': 'nothing: PostgreSQL is reachable only by MLflow, on the Compose network',
+    'cslr_cluster_discovery_timeout': 'cslr_ray_discovery_timeout',
+    'cslr_cluster_wait_for_head': 'cslr_ray_wait_for_head',
+}
+
+# Unprefixed top-level keys of the original config.yaml pasted into group_vars.
+ORIGINAL_SECTIONS = {
+    'services': 'cslr_* variables (run playbooks/import_config.yml on the config.yaml)',
+    'nodes': 'the group cslr_ray_head_candidates and cslr_* variables (run playbooks/import_config.yml)',
+    'network': 'cslr_cluster_network (run playbooks/import_config.yml)',
+}
+
+# cslr_-prefixed names that are not configuration: facts set by the collection's modules.
+NOT_CONFIG = ('cslr_gpu',)
+
+
+GENERATED_MARK = 'Generated by scripts/gen_config.py'
+
+# argument_specs types -> the types the validator knows ('raw': not checked).
+_ARG_TYPES = {'str': 'str', 'path': 'str', 'int': 'int', 'float': 'float', 'bool': 'bool', 'list': 'list',
+              'dict': 'dict'}
+
+
+def _read_yaml(path):
+    import yaml  # controller side only
+
+    with open(path) as handle:
+        text = handle.read()
+    return text, yaml.safe_load(text) or {}
+
+
+def role_layout(roles_dir):
+    """(generated, external) for the collection's roles directory.
+
+    generated: roles whose defaults/argument_specs scripts/gen_config.py writes: `config`, plus each owner
+               role that has tasks/main.yml and no hand-written defaults/main.yml.
+    external:  {role: [Var]} for roles whose defaults/main.yml is written by hand: their cslr_ names
+               (defaults/main.yml and meta/argument_specs.yml), typed from the argument spec when there is
+               one ('raw', i.e. unchecked, otherwise). Names the spec already has are left out.
+    """
+    import os
+
+    generated, external = set(['config']), {}
+    if not os.path.isdir(roles_dir):
+        return generated, external
+    for role in sorted(os.listdir(roles_dir)):
+        base = os.path.join(roles_dir, role)
+        defaults_path = os.path.join(base, 'defaults', 'main.yml')
+        has_tasks = os.path.isfile(os.path.join(base, 'tasks', 'main.yml'))
+        text, defaults = ('', {})
+        if os.path.isfile(defaults_path):
+            text, defaults = _read_yaml(defaults_path)
+        if role == 'config' or GENERATED_MARK in text:
+            if role != 'config' and has_tasks:
+                generated.add(role)
+            continue
+        if role in OWNERS and has_tasks and not text:
+            generated.add(role)
+            continue
+        options = {}
+        specs_path = os.path.join(base, 'meta', 'argument_specs.yml')
+        if os.path.isfile(specs_path):
+            options = ((_read_yaml(specs_path)[1].get('argument_specs') or {}).get('main') or {}).get('options') or {}
+        names = [n for n in list(defaults) + [o for o in options if o not in defaults]
+                 if str(n).startswith('cslr_') and n not in BY_NAME]
+        if not names:
+            continue
+        found = []
+        for name in names:
+            opt = options.get(name) or {}
+            desc = opt.get('description') or 'Defined by the role %s (not documented in an argument spec).' % role
+            if isinstance(desc, list):
+                desc = ' '.join(str(d) for d in desc)
+            found.append(Var(name, _ARG_TYPES.get(opt.get('type'), 'raw'), defaults.get(name, opt.get('default')),
+                             str(desc), role, elements=opt.get('elements') if opt.get('elements') in
+                             ('str', 'int') else None, choices=opt.get('choices'), secret=bool(opt.get('no_log')),
+                             nullable=True))
+        external[role] = found
+    return generated, external
+
+
+def owner_role(var, generated_roles):
+    """Role whose defaults carry `var`: its owner if that role's files are generated, else `config`."""
+    return var.owner if var.owner in generated_roles else 'config'

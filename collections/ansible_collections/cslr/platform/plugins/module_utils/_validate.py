@@ -1,0 +1,730 @@
+# -*- coding: utf-8 -*-
+# Copyright: cslr.platform maintainers
+# Apache License 2.0 (see galaxy.yml)
+#
+# PRIVATE to the cslr.platform collection. Not a public API: names and return shapes
+# may change in any release without notice. Import it only from this collection's own
+# plugins (cslr.platform.validate_config) and tests.
+#
+# The configuration rules, as pure functions over plain data:
+#   hostvars: {host: {variable: value}}  -- what the inventory SETS (no defaults), already
+#             templated; a value that failed to template is a TemplateFailure.
+#   groups:   {group: [host, ...]}       -- the whole inventory, never limited.
+# validate() applies the spec defaults, runs every rule and returns ALL errors, merged so
+# that one mistake made in group_vars/all is reported once for "all hosts". Secrets are
+# never part of an error: their values are shown as ********.
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+
+from ansible_collections.cslr.platform.plugins.module_utils import _config_spec as spec
+
+MASK = '********'
+NOT_SET = '(not set)'
+ALL_HOSTS = 'all hosts'
+INVENTORY = 'inventory'
+
+# Rules, in the order they run; docs/configuration.md lists them from here.
+RULES = (
+    ('names', 'Unknown `cslr_` variables are reported with a did-you-mean suggestion; removed variables and '
+              'pasted sections of the original config.yaml (`services`, `nodes`, `network`) with their '
+              'replacement.'),
+    ('templating', 'A value whose template fails (undefined variable, syntax) is reported, not skipped.'),
+    ('types', 'Each value has its documented type. Booleans and numbers written as strings (`"true"`, `"6379"`) '
+              'and whole numbers written as floats (`4.0`) are refused.'),
+    ('formats', 'CIDR (no host bits, prefix 0-32: "Invalid subnet format"), IPv4 addresses, ports 1024-65535, '
+                'memory `^\\d+[gmGM]$` and > 0, image references with a tag, versions, names, choices and '
+                'numeric bounds (health and cluster timeouts, retries).'),
+    ('required', 'Required values are set: `cslr_cluster_network`, each host\'s `cslr_cluster_address`, and '
+                 '`cslr_postgres_password` when MLflow is enabled.'),
+    ('scope', 'Cluster-wide (global) variables have the same value on every host.'),
+    ('secrets', 'Database and Redis passwords are not well-known defaults (including the original tool\'s '
+                'example passwords) and have at least 12 characters.'),
+    ('ports', 'Per host, the ports of the services enabled ON THAT HOST are distinct: health, Ray\'s pinned ports '
+              'and its worker port range (min <= max), MLflow on the MLflow host, Redis and Marimo where enabled.'),
+    ('addresses', 'Cluster addresses are unique, inside `cslr_cluster_network`, and neither its network nor its '
+                  'broadcast address.'),
+    ('groups', '`cslr_cluster` has hosts; `cslr_ray_head_candidates` is not empty ("head_whitelist must not be '
+               'empty") and its hosts are cluster hosts running Ray; exactly one host in `cslr_mlflow_hosts` when '
+               'MLflow is enabled; `cslr_gpu_hosts` are cluster hosts.'),
+    ('versions', 'One Ray version and one Python version across the cluster: every Ray image in use has a tag '
+                 'starting with `cslr_ray_version`, and a `-pyXY` in the tag matches `cslr_ray_python_version`.'),
+    ('docker', 'Docker address pools do not overlap the cluster network or an admin network.'),
+    ('gpu', 'GPUs are given to services (Ray, Marimo) only on hosts of `cslr_gpu_hosts`.'),
+)
+
+
+class TemplateFailure(object):
+    """Stands for a value whose template could not be rendered."""
+
+    def __init__(self, message):
+        self.message = message
+
+
+class ConfigError(object):
+    """One configuration error: where, which variable, the (masked) value, what is wrong, the fix."""
+
+    __slots__ = ('hosts', 'variable', 'value', 'message', 'fix')
+
+    def __init__(self, hosts, variable, value, message, fix):
+        self.hosts = tuple(hosts)
+        self.variable = variable
+        self.value = value      # already a display string, secrets masked
+        self.message = message
+        self.fix = fix
+
+    def where(self, cluster):
+        if not self.hosts:
+            return INVENTORY
+        if len(cluster) > 1 and set(self.hosts) == set(cluster):
+            return ALL_HOSTS
+        return ', '.join(self.hosts)
+
+    def line(self, cluster):
+        return '[%s] %s = %s: %s. Fix: %s' % (self.where(cluster), self.variable, self.value, self.message, self.fix)
+
+    def as_dict(self, cluster):
+        return dict(hosts=list(self.hosts), where=self.where(cluster), variable=self.variable, value=self.value,
+                    message=self.message, fix=self.fix)
+
+
+def show(value, secret=False):
+    """The display form of a value: JSON, secrets masked."""
+    if secret:
+        return 'null' if value is None else MASK
+    if isinstance(value, TemplateFailure):
+        return '(template error)'
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
+
+
+_SECRET_NAME = re.compile(r'pass|secret|token|cred|key', re.I)
+
+
+def looks_secret(name, known=None):
+    var = (known or spec.BY_NAME).get(name)
+    if var is not None:
+        return var.secret
+    return bool(_SECRET_NAME.search(name))
+
+
+class _Collector(object):
+    def __init__(self):
+        self.errors = []
+
+    def add(self, hosts, variable, value, message, fix, secret=False, raw=False):
+        shown = value if raw else show(value, secret)
+        self.errors.append(ConfigError(hosts, variable, shown, message, fix))
+
+
+# ---------------------------------------------------------------------------- single values
+
+_BOOL_STRINGS = ('true', 'false', 'yes', 'no', 'on', 'off', '1', '0', 'y', 'n')
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float))) and not isinstance(value, bool)
+
+
+def check_type(vtype, value):
+    """(message, fix) when value is not of vtype, else None. None values are handled by the caller."""
+    if vtype == 'raw':
+        return None
+    if vtype == 'bool':
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, str) and value.strip().lower() in _BOOL_STRINGS:
+            return ('is the string %s, not a boolean' % show(value),
+                    'write %s without quotes' % ('true' if value.strip().lower() in ('true', 'yes', 'on', '1', 'y')
+                                                 else 'false'))
+        return 'must be a boolean (true or false)', 'write true or false without quotes'
+    if vtype in ('int', 'float'):
+        if isinstance(value, str) and re.match(r'^\s*-?\d+(\.\d+)?\s*$', value):
+            return 'is the string %s, not a number' % show(value), 'write %s without quotes' % value.strip()
+        if vtype == 'int':
+            if _is_int(value):
+                return None
+            if isinstance(value, float) and value.is_integer():
+                return 'is the float %s, not a whole number' % show(value), 'write %d' % int(value)
+            return 'must be a whole number', 'write a whole number without quotes'
+        if _is_number(value):
+            return None
+        return 'must be a number', 'write a number without quotes'
+    if vtype == 'str':
+        if isinstance(value, str):
+            return None
+        if _is_number(value):
+            return 'is a number, not a string', 'quote it: "%s"' % value
+        return 'must be a string', 'write a quoted string'
+    if vtype == 'list':
+        if isinstance(value, list):
+            return None
+        return 'must be a list', 'write a YAML list ([] for none)'
+    if vtype == 'dict':
+        if isinstance(value, dict):
+            return None
+        return 'must be a mapping', 'write a YAML mapping ({} for none)'
+    raise ValueError('unknown type %r' % vtype)
+
+
+def _cidr_problem(value):
+    """(message, fix) for a bad CIDR string, else None."""
+    if '/' not in value:
+        return 'Invalid subnet format', 'add the prefix length, e.g. %s/24' % value
+    addr, _sep, prefix = value.partition('/')
+    if not prefix.isdigit() or int(prefix) > 32:
+        return 'Invalid subnet format', 'the prefix length after / must be 0-32, e.g. %s/24' % addr
+    try:
+        ipaddress.IPv4Address(addr)
+    except ValueError:
+        return 'Invalid subnet format', 'write an IPv4 network address, e.g. 10.213.0.0/24'
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        net = ipaddress.IPv4Network(value, strict=False)
+        return 'Invalid subnet format', 'clear the host bits: %s' % net
+    return None
+
+
+def check_format(fmt, value):
+    """(message, fix) when the string/int value breaks fmt, else None."""
+    if fmt == 'cidr':
+        return _cidr_problem(value)
+    if fmt == 'ipv4':
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            return 'is not an IPv4 address', 'write the host\'s address on the cluster LAN, e.g. 10.213.0.11'
+        return None
+    if fmt == 'port':
+        if not 1024 <= value <= 65535:
+            return 'Port must be between 1024 and 65535', 'choose a port in 1024-65535'
+        return None
+    if fmt == 'memory':
+        if not re.match(spec.FORMAT_PATTERNS['memory'], value):
+            return (r'Memory format must match pattern ^\d+[gmGM]$',
+                    'write a whole number followed by g or m, e.g. "8g" or "8192m"')
+        if int(value[:-1]) <= 0:
+            return 'Memory must be greater than 0', 'write a size above 0, e.g. "8g"'
+        return None
+    if fmt == 'image':
+        name = value.rsplit('/', 1)[-1]
+        if not value or ' ' in value:
+            return 'is not an image reference', 'write NAME:TAG, e.g. redis:7'
+        if ':' not in name and '@' not in name:
+            return 'image has no tag', 'pin a tag, e.g. %s:TAG' % value
+        return None
+    pattern = spec.FORMAT_PATTERNS.get(fmt)
+    if pattern and not re.match(pattern, value):
+        return 'must be %s' % spec.FORMATS[fmt], 'write %s' % spec.FORMATS[fmt]
+    return None
+
+
+def _bounds(var_like, value):
+    lo, hi = var_like.get('minimum'), var_like.get('maximum')
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        return 'must be between %s and %s' % (lo, hi), 'choose a value in %s-%s' % (lo, hi)
+    if lo is not None and value < lo:
+        return 'must be at least %s' % lo, 'choose a value of %s or more' % lo
+    if hi is not None and value > hi:
+        return 'must be at most %s' % hi, 'choose a value of %s or less' % hi
+    return None
+
+
+def _var_dict(var):
+    return dict(type=var.type, minimum=var.minimum, maximum=var.maximum, fmt=var.fmt, choices=var.choices)
+
+
+def check_scalar(var_like, value):
+    """Type, format, choices and bounds of one non-null scalar. (message, fix) or None."""
+    problem = check_type(var_like['type'], value)
+    if problem:
+        return problem
+    if var_like.get('choices') and value not in var_like['choices']:
+        return ('must be one of: %s' % ', '.join(var_like['choices']),
+                'write one of %s' % ', '.join(var_like['choices']))
+    if var_like.get('fmt') == 'port':
+        return check_format('port', value)
+    if _is_number(value):
+        bad = _bounds(var_like, value)
+        if bad:
+            return bad
+    if var_like.get('fmt') and isinstance(value, str):
+        return check_format(var_like['fmt'], value)
+    return None
+
+
+def check_value(var, value, inventory_hosts):
+    """All (message, fix) problems of one variable's value, null handling included."""
+    if value is None or var.type == 'raw':
+        return []
+    if var.type == 'list':
+        bad = check_type('list', value)
+        if bad:
+            return [bad]
+        problems = []
+        for index, item in enumerate(value, 1):
+            if var.elements == 'dict':
+                problems.extend(_check_item_keys(var, index, item))
+            else:
+                bad = check_scalar(dict(type=var.elements or 'str', fmt=var.fmt), item)
+                if bad:
+                    problems.append(('item %d %s: %s' % (index, show(item), bad[0]), bad[1]))
+        return problems
+    if var.type == 'dict':
+        bad = check_type('dict', value)
+        if bad:
+            return [bad]
+        problems = []
+        if var.elements == 'list':  # {host: [names]}
+            for key, names in value.items():
+                if key not in inventory_hosts:
+                    close = difflib.get_close_matches(str(key), sorted(inventory_hosts), n=1)
+                    problems.append(('key %s names no inventory host' % show(key),
+                                     'did you mean %s?' % close[0] if close else 'use inventory host names as keys'))
+                if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+                    problems.append(('value of %s must be a list of names' % show(key),
+                                     'write a YAML list of host names'))
+        return problems
+    bad = check_scalar(_var_dict(var), value)
+    return [bad] if bad else []
+
+
+def _check_item_keys(var, index, item):
+    if not isinstance(item, dict):
+        return [('item %d must be a mapping with keys %s' % (index, ', '.join(var.keys)),
+                 'write {%s}' % ', '.join('%s: ...' % k for k in var.keys))]
+    problems = []
+    for key in item:
+        if key not in var.keys:
+            close = difflib.get_close_matches(str(key), list(var.keys), n=1)
+            problems.append(('item %d has the unknown key %s' % (index, show(key)),
+                             'did you mean %s?' % close[0] if close else 'use only %s' % ', '.join(var.keys)))
+    for key, kspec in var.keys.items():
+        if key not in item or item[key] is None:
+            if kspec.get('required'):
+                problems.append(('item %d lacks the key %s' % (index, key), 'add %s: (%s)' % (key,
+                                                                                          kspec['description'])))
+            continue
+        bad = check_scalar(kspec, item[key])
+        if bad:
+            problems.append(('item %d %s %s: %s' % (index, key, show(item[key]), bad[0]), bad[1]))
+    return problems
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def _groups(groups, name):
+    return list(groups.get(name) or [])
+
+
+def _enabled(value):
+    return value is True
+
+
+class _Config(object):
+    """Effective values per host (defaults + what the inventory sets), and what is known valid."""
+
+    def __init__(self, hostvars, groups, external=()):
+        self.external = list(external)
+        self.known = dict(spec.BY_NAME)
+        self.known.update((v.name, v) for v in self.external)
+        self.groups = groups
+        self.cluster = _groups(groups, spec.GROUP_CLUSTER)
+        extra = []
+        for group in (spec.GROUP_HEAD_CANDIDATES, spec.GROUP_GPU, spec.GROUP_MLFLOW):
+            extra.extend(h for h in _groups(groups, group) if h not in self.cluster and h not in extra)
+        self.hosts = self.cluster + extra
+        self.inventory_hosts = set(hostvars) | set(self.hosts)
+        self.set = dict((h, dict(hostvars.get(h) or {})) for h in self.hosts)
+        self.invalid = set()  # (host, variable) whose value broke a single-value rule
+
+    def is_set(self, host, name):
+        return name in self.set[host]
+
+    def raw(self, host, name):
+        if name in self.set[host]:
+            return self.set[host][name]
+        return self.known[name].default
+
+    def get(self, host, name):
+        """The effective value, or None when it is invalid (so cross checks skip it)."""
+        if (host, name) in self.invalid:
+            return None
+        return self.raw(host, name)
+
+    def global_value(self, name):
+        """The value of a cluster-wide variable on the first cluster host (consistency is checked apart)."""
+        if not self.cluster:
+            return spec.BY_NAME[name].default
+        return self.get(self.cluster[0], name)
+
+
+# ---------------------------------------------------------------------------- rules
+
+def check_names(cfg, out):
+    for host in cfg.hosts:
+        for name, value in cfg.set[host].items():
+            secret = looks_secret(name, cfg.known)
+            if name in spec.ORIGINAL_SECTIONS and isinstance(value, dict):
+                out.add([host], name, '{...}', 'is a section of the original config.yaml, which is not read',
+                        'replace it with ' + spec.ORIGINAL_SECTIONS[name], raw=True)
+                continue
+            if not name.startswith('cslr_') or name in cfg.known or name in spec.NOT_CONFIG:
+                continue
+            if name in spec.REMOVED:
+                out.add([host], name, value, 'was removed', 'use ' + spec.REMOVED[name], secret=secret)
+                continue
+            close = difflib.get_close_matches(name, list(cfg.known), n=1, cutoff=0.75)
+            if close:
+                fix = 'did you mean %s?' % close[0]
+                secret = secret or cfg.known[close[0]].secret
+            else:
+                fix = 'remove it; docs/configuration.md lists every cslr_ variable'
+            out.add([host], name, value, 'unknown variable', fix, secret=secret)
+
+
+def check_values(cfg, out):
+    for var in list(spec.VARIABLES) + cfg.external:
+        for host in cfg.hosts:
+            if not cfg.is_set(host, var.name):
+                continue
+            value = cfg.set[host][var.name]
+            if isinstance(value, TemplateFailure):
+                cfg.invalid.add((host, var.name))
+                out.add([host], var.name, value, 'could not be templated: %s' % value.message,
+                        'fix the template or the variables it uses', secret=var.secret)
+                continue
+            if value is None and not var.nullable:
+                cfg.invalid.add((host, var.name))
+                out.add([host], var.name, value, 'must not be null', 'set a value or remove the line to get the '
+                        'default %s' % show(var.default, var.secret))
+                continue
+            problems = check_value(var, value, cfg.inventory_hosts)
+            if problems:
+                cfg.invalid.add((host, var.name))
+            for message, fix in problems:
+                out.add([host], var.name, value, message, fix, secret=var.secret)
+
+
+def check_required(cfg, out):
+    mlflow = _enabled(cfg.global_value('cslr_mlflow_enabled'))
+    for host in cfg.cluster:
+        for name in ('cslr_cluster_network', 'cslr_cluster_address'):
+            if cfg.raw(host, name) is None and (host, name) not in cfg.invalid:
+                var = spec.BY_NAME[name]
+                value = None if cfg.is_set(host, name) else NOT_SET
+                fix = ('set it in group_vars/all.yml, e.g. %s: %s' % (name, var.example) if var.scope == 'global'
+                       else 'set it in the host\'s inventory entry or host_vars, e.g. %s: %s' % (name, var.example))
+                out.add([host], name, value, 'is required', fix, raw=value == NOT_SET)
+        if mlflow and cfg.raw(host, 'cslr_postgres_password') is None and \
+                (host, 'cslr_postgres_password') not in cfg.invalid:
+            out.add([host], 'cslr_postgres_password', NOT_SET, 'database password is not set (MLflow is enabled)',
+                    'set cslr_postgres_password in group_vars/all.yml, encrypted with ansible-vault', raw=True)
+
+
+def check_scope(cfg, out):
+    for var in spec.VARIABLES:
+        if var.scope != 'global' or len(cfg.cluster) < 2:
+            continue
+        seen = {}  # shown value -> hosts, in cluster order (dicts keep insertion order)
+        for host in cfg.cluster:
+            value = cfg.raw(host, var.name)
+            key = 'template error' if isinstance(value, TemplateFailure) else show(value)
+            seen.setdefault(key, []).append(host)
+        if len(seen) > 1:
+            parts = '; '.join('%s: %s' % (', '.join(hosts), MASK if var.secret else key)
+                              for key, hosts in seen.items())
+            for host in cfg.cluster:
+                cfg.invalid.add((host, var.name))
+            out.add(cfg.cluster, var.name, '(differs: %s)' % parts, 'must be the same on every host (cluster-wide '
+                    'setting)', 'set it once in group_vars/all.yml and remove host-level overrides', raw=True)
+
+
+def password_problem(value, what):
+    """(message, fix) for an insecure password string, else None."""
+    if value.strip().lower() in spec.INSECURE_PASSWORDS or len(set(value)) <= 2:
+        return ('Insecure %s password' % what,
+                'choose a long random password (e.g. `openssl rand -base64 24`) and keep it in ansible-vault')
+    if len(value) < spec.MIN_PASSWORD_LENGTH:
+        return ('%s password is too short (%d characters, at least %d)' % (what[0].upper() + what[1:], len(value),
+                                                                         spec.MIN_PASSWORD_LENGTH),
+                'choose a long random password (e.g. `openssl rand -base64 24`) and keep it in ansible-vault')
+    return None
+
+
+def check_secrets(cfg, out):
+    mlflow = _enabled(cfg.global_value('cslr_mlflow_enabled'))
+    for host in cfg.cluster:
+        value = cfg.get(host, 'cslr_postgres_password')
+        if mlflow and isinstance(value, str):
+            bad = password_problem(value, 'database')
+            if bad:
+                out.add([host], 'cslr_postgres_password', value, bad[0], bad[1], secret=True)
+        value = cfg.get(host, 'cslr_redis_password')
+        if _enabled(cfg.get(host, 'cslr_redis_enabled')) and isinstance(value, str):
+            bad = password_problem(value, 'Redis')
+            if bad:
+                out.add([host], 'cslr_redis_password', value, bad[0], bad[1], secret=True)
+
+
+def host_ports(cfg, host):
+    """[(port, variable)] and worker range (lo, hi) or None of the services enabled on host."""
+    ports = []
+    mlflow_hosts = _groups(cfg.groups, spec.GROUP_MLFLOW)
+    enabled = {
+        'health': _enabled(cfg.get(host, 'cslr_health_enabled')),
+        'ray': _enabled(cfg.get(host, 'cslr_ray_enabled')),
+        'mlflow': _enabled(cfg.get(host, 'cslr_mlflow_enabled')) and host in mlflow_hosts,
+        'redis': _enabled(cfg.get(host, 'cslr_redis_enabled')),
+        'marimo': _enabled(cfg.get(host, 'cslr_marimo_enabled')),
+    }
+    for service, names in spec.SERVICE_PORTS:
+        if not enabled[service]:
+            continue
+        for name in names:
+            value = cfg.get(host, name)
+            if _is_int(value):
+                ports.append((value, name))
+    workers = None
+    if enabled['ray']:
+        lo, hi = (cfg.get(host, n) for n in spec.RAY_WORKER_RANGE)
+        if _is_int(lo) and _is_int(hi) and lo <= hi:
+            workers = (lo, hi)
+    return ports, workers
+
+
+def check_ports(cfg, out):
+    lo_name, hi_name = spec.RAY_WORKER_RANGE
+    range_name = '%s..%s' % spec.RAY_WORKER_RANGE
+    for host in cfg.cluster:
+        lo, hi = cfg.get(host, lo_name), cfg.get(host, hi_name)
+        if _is_int(lo) and _is_int(hi) and lo > hi:
+            out.add([host], '%s, %s' % (lo_name, hi_name), '%d, %d' % (lo, hi),
+                    '%s must not be greater than %s' % (lo_name, hi_name),
+                    'make the range low..high, e.g. 11000..11999', raw=True)
+        ports, workers = host_ports(cfg, host)
+        users = {}
+        for port, name in ports:
+            users.setdefault(port, []).append(name)
+        for port in sorted(users):
+            names = users[port]
+            if len(names) > 1:
+                out.add([host], ', '.join(names), port, 'Port %d is used multiple times' % port,
+                        'give each service on the host its own port')
+        if workers:
+            for port in sorted(users):
+                if workers[0] <= port <= workers[1]:
+                    out.add([host], '%s, %s' % (', '.join(users[port]), range_name), port,
+                            'Port %d is used multiple times: it is inside the Ray worker port range %d-%d'
+                            % (port, workers[0], workers[1]),
+                            'move the port or the worker range so they do not overlap')
+
+
+def check_addresses(cfg, out):
+    network = cfg.global_value('cslr_cluster_network')
+    net = ipaddress.IPv4Network(network) if isinstance(network, str) else None
+    by_address = {}
+    for host in cfg.cluster:
+        value = cfg.get(host, 'cslr_cluster_address')
+        if not isinstance(value, str):
+            continue
+        addr = ipaddress.IPv4Address(value)
+        by_address.setdefault(addr, []).append(host)
+        if net is None:
+            continue
+        if addr not in net:
+            out.add([host], 'cslr_cluster_address', value, 'is outside cslr_cluster_network %s' % network,
+                    'use the host\'s address on the cluster LAN, or correct cslr_cluster_network')
+        elif net.prefixlen < 31 and addr in (net.network_address, net.broadcast_address):
+            out.add([host], 'cslr_cluster_address', value, 'is the network or broadcast address of %s' % network,
+                    'use the host\'s own address on the cluster LAN')
+    for addr, hosts in by_address.items():
+        if len(hosts) > 1:
+            out.add(hosts, 'cslr_cluster_address', str(addr), 'is used by %d hosts: %s' % (len(hosts),
+                                                                                        ', '.join(hosts)),
+                    'give each host its own cluster address')
+
+
+def _group_display(members):
+    return show(list(members))
+
+
+def check_groups(cfg, out):
+    if not cfg.cluster:
+        out.add([], spec.GROUP_CLUSTER + ' (group)', [], 'has no hosts',
+                'put every platform host in the group %s' % spec.GROUP_CLUSTER)
+    candidates = _groups(cfg.groups, spec.GROUP_HEAD_CANDIDATES)
+    if not candidates:
+        out.add([], spec.GROUP_HEAD_CANDIDATES + ' (group)', [], 'head_whitelist must not be empty',
+                'add the hosts that may become Ray head to the group %s, in priority order'
+                % spec.GROUP_HEAD_CANDIDATES)
+    for host in candidates:
+        if host not in cfg.cluster:
+            out.add([host], spec.GROUP_HEAD_CANDIDATES + ' (group)', host,
+                    'head candidate %s is not in %s' % (host, spec.GROUP_CLUSTER),
+                    'add %s to %s or remove it from %s' % (host, spec.GROUP_CLUSTER, spec.GROUP_HEAD_CANDIDATES))
+        elif cfg.get(host, 'cslr_ray_enabled') is False:
+            out.add([host], 'cslr_ray_enabled', False, 'head candidate %s does not run Ray' % host,
+                    'set cslr_ray_enabled: true on it or remove it from %s' % spec.GROUP_HEAD_CANDIDATES)
+    for host in _groups(cfg.groups, spec.GROUP_GPU):
+        if host not in cfg.cluster:
+            out.add([host], spec.GROUP_GPU + ' (group)', host, 'GPU host %s is not in %s' % (host,
+                                                                                          spec.GROUP_CLUSTER),
+                    'add %s to %s or remove it from %s' % (host, spec.GROUP_CLUSTER, spec.GROUP_GPU))
+    mlflow_hosts = _groups(cfg.groups, spec.GROUP_MLFLOW)
+    if _enabled(cfg.global_value('cslr_mlflow_enabled')):
+        if len(mlflow_hosts) != 1:
+            out.add([], spec.GROUP_MLFLOW + ' (group)', _group_display(mlflow_hosts),
+                    'MLflow is enabled, so exactly one host is needed (found %d)' % len(mlflow_hosts),
+                    'put exactly one host in %s, or set cslr_mlflow_enabled: false' % spec.GROUP_MLFLOW, raw=True)
+        for host in mlflow_hosts:
+            if host not in cfg.cluster:
+                out.add([host], spec.GROUP_MLFLOW + ' (group)', host, 'MLflow host %s is not in %s'
+                        % (host, spec.GROUP_CLUSTER),
+                        'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
+
+
+_TAG_VERSION = re.compile(r'^v?(\d+\.\d+\.\d+)(?=$|[-_.+])')
+_TAG_PYTHON = re.compile(r'(?:^|[-_.])py(3)(\d+)(?=$|[-_.])')
+
+
+def image_tag(image):
+    name = image.rsplit('/', 1)[-1]
+    if '@' in name:
+        name = name.split('@', 1)[0]
+    return name.split(':', 1)[1] if ':' in name else None
+
+
+def ray_image_versions(image):
+    """(ray_version or None, python_version or None) read from an image tag."""
+    tag = image_tag(image) or ''
+    match = _TAG_VERSION.match(tag)
+    py = _TAG_PYTHON.search(tag)
+    return (match.group(1) if match else None), ('%s.%s' % py.groups() if py else None)
+
+
+def check_ray_versions(cfg, out):
+    version = cfg.global_value('cslr_ray_version')
+    python = cfg.global_value('cslr_ray_python_version')
+    gpu_hosts = _groups(cfg.groups, spec.GROUP_GPU)
+    for host in cfg.cluster:
+        if not _enabled(cfg.get(host, 'cslr_ray_enabled')):
+            continue
+        name = 'cslr_ray_gpu_image' if host in gpu_hosts else 'cslr_ray_image'
+        image = cfg.get(host, name)
+        if not isinstance(image, str):
+            continue
+        tag_version, tag_python = ray_image_versions(image)
+        if tag_version is None:
+            example = '%s:%s%s%s' % (image.rsplit(':', 1)[0] if image_tag(image) else image, version,
+                                     '-py' + python.replace('.', '') if isinstance(python, str) else '',
+                                     '-gpu' if name == 'cslr_ray_gpu_image' else '')
+            out.add([host], name, image, 'the tag of the Ray image does not start with a Ray version',
+                    'pin the image to the cluster\'s Ray version, e.g. %s' % example)
+        elif isinstance(version, str) and tag_version != version:
+            out.add([host], name, image, 'the Ray image carries Ray %s but cslr_ray_version is %s (one Ray version '
+                    'across hosts)' % (tag_version, version),
+                    'use a Ray %s image on every host, or change cslr_ray_version' % version)
+        if tag_python and isinstance(python, str) and tag_python != python:
+            out.add([host], name, image, 'the Ray image carries Python %s but cslr_ray_python_version is %s (one '
+                    'Python version across hosts)' % (tag_python, python),
+                    'use a py%s image on every host, or change cslr_ray_python_version' % python.replace('.', ''))
+
+
+def _networks(cfg, host):
+    nets = []
+    network = cfg.get(host, 'cslr_cluster_network')
+    if isinstance(network, str):
+        nets.append(('cslr_cluster_network', ipaddress.IPv4Network(network)))
+    for cidr in cfg.get(host, 'cslr_admin_networks') or []:
+        nets.append(('cslr_admin_networks', ipaddress.IPv4Network(cidr)))
+    return nets
+
+
+def check_docker(cfg, out):
+    for host in cfg.cluster:
+        pools = cfg.get(host, 'cslr_docker_address_pools')
+        if not isinstance(pools, list):
+            continue
+        nets = _networks(cfg, host)
+        for index, pool in enumerate(pools, 1):
+            base = ipaddress.IPv4Network(pool['base'])
+            if pool['size'] < base.prefixlen:
+                out.add([host], 'cslr_docker_address_pools', pools, 'item %d size %d is shorter than the prefix of '
+                        'its base %s' % (index, pool['size'], base),
+                        'use a size of at least %d (24 is usual)' % base.prefixlen)
+            for name, net in nets:
+                if base.overlaps(net):
+                    out.add([host], 'cslr_docker_address_pools', pools, 'item %d base %s overlaps %s %s'
+                            % (index, base, name, net),
+                            'choose a base outside it, e.g. the default 172.24.0.0/14')
+
+
+def check_gpu(cfg, out):
+    gpu_hosts = _groups(cfg.groups, spec.GROUP_GPU)
+    for host in cfg.cluster:
+        if host in gpu_hosts:
+            continue
+        gpus = cfg.get(host, 'cslr_ray_num_gpus')
+        if _enabled(cfg.get(host, 'cslr_ray_enabled')) and _is_int(gpus) and gpus > 0:
+            out.add([host], 'cslr_ray_num_gpus', gpus, 'GPUs requested on a host that is not in %s' % spec.GROUP_GPU,
+                    'add the host to %s or set cslr_ray_num_gpus to 0 or null' % spec.GROUP_GPU)
+        gpus = cfg.get(host, 'cslr_marimo_gpus')
+        if _enabled(cfg.get(host, 'cslr_marimo_enabled')) and _is_int(gpus) and gpus > 0:
+            out.add([host], 'cslr_marimo_gpus', gpus, 'GPUs requested on a host that is not in %s' % spec.GROUP_GPU,
+                    'add the host to %s or set cslr_marimo_gpus: 0' % spec.GROUP_GPU)
+
+
+def merge(errors, cluster):
+    """One error per (variable, value, message, fix), with the union of hosts, first-seen order."""
+    merged = []
+    index = {}
+    order = dict((h, i) for i, h in enumerate(cluster))
+    for error in errors:
+        key = (error.variable, error.value, error.message, error.fix, not error.hosts)
+        if key in index:
+            target = merged[index[key]]
+            hosts = list(target.hosts) + [h for h in error.hosts if h not in target.hosts]
+            target.hosts = tuple(sorted(hosts, key=lambda h: (order.get(h, len(order)), h)))
+        else:
+            index[key] = len(merged)
+            merged.append(ConfigError(error.hosts, error.variable, error.value, error.message, error.fix))
+    return merged
+
+
+def validate(hostvars, groups, external=()):
+    """All configuration errors (merged ConfigError list) and the cluster host list.
+
+    external: Vars of roles with hand-written defaults (_config_spec.role_layout), known by name and
+    checked by type when their argument spec gives one.
+    """
+    cfg = _Config(hostvars, groups, external)
+    out = _Collector()
+    check_groups(cfg, out)
+    check_names(cfg, out)
+    check_values(cfg, out)
+    check_scope(cfg, out)
+    check_required(cfg, out)
+    check_secrets(cfg, out)
+    check_addresses(cfg, out)
+    check_ports(cfg, out)
+    check_ray_versions(cfg, out)
+    check_docker(cfg, out)
+    check_gpu(cfg, out)
+    return merge(out.errors, cfg.cluster), cfg.cluster
+
+
+def report(errors, cluster):
+    """The lines printed for errors."""
+    return [e.line(cluster) for e in errors]

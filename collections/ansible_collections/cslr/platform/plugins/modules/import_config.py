@@ -1,0 +1,77 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cslr.platform maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""Documentation of cslr.platform.import_config; the work is done by its action plugin."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: import_config
+short_description: Convert a config.yaml of the original ws tool into a cslr.platform vars file
+version_added: 0.1.0
+description:
+  - Reads a C(config.yaml) of the original single-host C(ws) tool on the controller and writes one YAML vars
+    file with the corresponding C(cslr_) variables, usable as C(-e @DEST) or pasted into C(group_vars/all.yml).
+  - Every setting with a meaning here is mapped; the others are listed, with the reason, in the file header and
+    in RV(dropped). Values are carried over as they are, so the validator refuses bad ones naming the value;
+    the import itself refuses unknown keys, invalid values of settings it does not carry over, an empty
+    C(nodes.head_whitelist) and a port used twice (the original's checks).
+  - Refuses a C(nodes.yaml) next to C(config.yaml) with the original migration message.
+  - Runs entirely on the controller.
+author:
+  - cslr.platform maintainers
+options:
+  config:
+    description: Path of the original config.yaml on the controller.
+    type: path
+    required: true
+  dest:
+    description: Path of the vars file to write on the controller (mode 0600, it may hold the database password).
+    type: path
+    required: true
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  check_mode:
+    support: full
+    details: In check mode nothing is written; RV(ignore:changed) tells whether the file would change.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+'''
+
+EXAMPLES = r'''
+- name: Import the original tool's configuration
+  cslr.platform.import_config:
+    config: /srv/ws/config.yaml
+    dest: /srv/ws/imported.yml
+  delegate_to: localhost
+  run_once: true
+'''
+
+RETURN = r'''
+dest:
+  description: Absolute path of the written vars file.
+  returned: success
+  type: str
+variables:
+  description: Names of the variables written.
+  returned: success
+  type: list
+  elements: str
+dropped:
+  description: 'Settings not imported, as C(PATH = VALUE: REASON).'
+  returned: success
+  type: list
+  elements: str
+errors:
+  description: Why the import was refused.
+  returned: failure
+  type: list
+  elements: str
+'''

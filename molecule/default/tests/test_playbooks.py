@@ -1,0 +1,41 @@
+"""Whole-playbook properties on the converged scenario: check mode reports no change, and a
+--limit run still writes the complete /etc/hosts block (built from inventory, not facts)."""
+import os
+import re
+import subprocess
+import sys
+
+from cslr_testinfra import Lab
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+LAB = Lab()
+HOSTS = LAB.group("cslr_cluster")
+
+
+def playbook(*args):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                          "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(ROOT, "site.yml")] + list(args),
+                         capture_output=True, text=True, env=env, cwd=ROOT)
+    recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", res.stdout, re.M)}
+    return res, recap
+
+
+def test_check_mode_reports_no_change():
+    res, recap = playbook("--check", "--diff")
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert set(HOSTS) <= set(recap), recap
+    assert all(v == 0 for v in recap.values()), res.stdout[-6000:]
+
+
+def test_limit_run_writes_every_host():
+    target = HOSTS[-1]
+    host = LAB.host(target)
+    host.check_output("sed -i '/cslr.platform cluster hosts/,/cslr.platform cluster hosts/d' /etc/hosts")
+    assert "cslr.platform" not in host.file("/etc/hosts").content_string
+    res, recap = playbook("--limit", target)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert set(recap) - {"localhost"} == {target}, recap
+    content = host.file("/etc/hosts").content_string
+    for name in HOSTS:
+        assert re.search(r"^%s %s\b" % (re.escape(LAB.address(name)), re.escape(name)), content, re.M), content
