@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: cslr.platform maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 #
 # PRIVATE to the cslr.platform collection. Not a public API: names and return shapes
 # may change in any release without notice. Import it only from this collection's own
@@ -313,8 +314,8 @@ def _check_item_keys(var, index, item):
     for key, kspec in var.keys.items():
         if key not in item or item[key] is None:
             if kspec.get('required'):
-                problems.append(('item %d lacks the key %s' % (index, key), 'add %s: (%s)' % (key,
-                                                                                          kspec['description'])))
+                fix = 'add %s: (%s)' % (key, kspec['description'])
+                problems.append(('item %d lacks the key %s' % (index, key), fix))
             continue
         bad = check_scalar(kspec, item[key])
         if bad:
@@ -457,8 +458,8 @@ def password_problem(value, what):
         return ('Insecure %s password' % what,
                 'choose a long random password (e.g. `openssl rand -base64 24`) and keep it in ansible-vault')
     if len(value) < spec.MIN_PASSWORD_LENGTH:
-        return ('%s password is too short (%d characters, at least %d)' % (what[0].upper() + what[1:], len(value),
-                                                                         spec.MIN_PASSWORD_LENGTH),
+        return ('%s password is too short (%d characters, at least %d)'
+                % (what[0].upper() + what[1:], len(value), spec.MIN_PASSWORD_LENGTH),
                 'choose a long random password (e.g. `openssl rand -base64 24`) and keep it in ansible-vault')
     return None
 
@@ -551,8 +552,8 @@ def check_addresses(cfg, out):
                     'use the host\'s own address on the cluster LAN')
     for addr, hosts in by_address.items():
         if len(hosts) > 1:
-            out.add(hosts, 'cslr_cluster_address', str(addr), 'is used by %d hosts: %s' % (len(hosts),
-                                                                                        ', '.join(hosts)),
+            out.add(hosts, 'cslr_cluster_address', str(addr),
+                    'is used by %d hosts: %s' % (len(hosts), ', '.join(hosts)),
                     'give each host its own cluster address')
 
 
@@ -579,8 +580,8 @@ def check_groups(cfg, out):
                     'set cslr_ray_enabled: true on it or remove it from %s' % spec.GROUP_HEAD_CANDIDATES)
     for host in _groups(cfg.groups, spec.GROUP_GPU):
         if host not in cfg.cluster:
-            out.add([host], spec.GROUP_GPU + ' (group)', host, 'GPU host %s is not in %s' % (host,
-                                                                                          spec.GROUP_CLUSTER),
+            out.add([host], spec.GROUP_GPU + ' (group)', host,
+                    'GPU host %s is not in %s' % (host, spec.GROUP_CLUSTER),
                     'add %s to %s or remove it from %s' % (host, spec.GROUP_CLUSTER, spec.GROUP_GPU))
     mlflow_hosts = _groups(cfg.groups, spec.GROUP_MLFLOW)
     if _enabled(cfg.global_value('cslr_mlflow_enabled')):

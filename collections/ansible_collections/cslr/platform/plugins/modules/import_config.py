@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: cslr.platform maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Documentation of cslr.platform.import_config; the work is done by its action plugin."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ description:
   - Refuses a C(nodes.yaml) next to C(config.yaml) with the original migration message.
   - Runs entirely on the controller.
 author:
-  - cslr.platform maintainers
+  - cslr.platform maintainers (@cslr-platform)
 options:
   config:
     description: Path of the original config.yaml on the controller.
@@ -31,10 +32,15 @@ options:
     description: Path of the vars file to write on the controller (mode 0600, it may hold the database password).
     type: path
     required: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
   async:
+    support: none
+  bypass_host_loop:
     support: none
   check_mode:
     support: full
@@ -42,6 +48,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: all
 '''
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: cslr.platform maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Documentation of cslr.platform.validate_config; the work is done by its action plugin."""
 
 from __future__ import annotations
@@ -27,12 +28,17 @@ description:
   - Runs entirely on the controller; it never connects to a host. Run it with C(run_once) and C(no_log),
     then print RV(error_lines) (they carry no secret), as the cslr.platform.validate playbook does.
 author:
-  - cslr.platform maintainers
+  - cslr.platform maintainers (@cslr-platform)
 options: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
   async:
+    support: none
+  bypass_host_loop:
     support: none
   check_mode:
     support: full
@@ -40,6 +46,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: all
 notes:
   - The same rules, defaults and documentation come from one table, C(plugins/module_utils/_config_spec.py).

@@ -31,7 +31,7 @@ def test_plain_converts_containers_and_subclasses():
 
     value = action.plain({Tagged('a'): (1, Tagged('x'), None, True, 2.5), 'b': {'c': [Tagged('d')]}})
     assert value == {'a': [1, 'x', None, True, 2.5], 'b': {'c': ['d']}}
-    assert type(list(value)[0]) is str
+    assert type(list(value)[0]) is str  # pylint: disable=unidiomatic-typecheck
 
 
 def test_host_values_keeps_only_platform_names_and_reports_templates():

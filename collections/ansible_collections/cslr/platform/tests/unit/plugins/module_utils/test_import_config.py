@@ -96,8 +96,7 @@ def test_every_leaf_is_mapped_or_dropped():
             if sub is None:
                 yield path
             else:
-                for leaf in leaves(sub, path + '.'):
-                    yield leaf
+                yield from leaves(sub, path + '.')
     for leaf in leaves(imp.SHAPE):
         assert leaf in mapped or leaf in dropped, leaf
     assert all(name in spec.BY_NAME for _p, name in imp.MAPPING)
