@@ -39,3 +39,15 @@ def test_limit_run_writes_every_host():
     content = host.file("/etc/hosts").content_string
     for name in HOSTS:
         assert re.search(r"^%s %s\b" % (re.escape(LAB.address(name)), re.escape(name)), content, re.M), content
+
+
+def test_invalid_value_stops_before_any_host_task():
+    host = LAB.host(HOSTS[0])
+    before = host.check_output("stat -c %Y /etc/hosts /etc/docker/daemon.json")
+    res, recap = playbook("-e", "cslr_cluster_network=10.213.1.0/33", "-e", "cslr_docker_log_max_file=many")
+    assert res.returncode != 0
+    assert 'cslr_cluster_network = "10.213.1.0/33": Invalid subnet format' in res.stdout, res.stdout[-3000:]
+    assert "cslr_docker_log_max_file" in res.stdout, res.stdout[-3000:]
+    assert "PLAY [Prepare hosts]" not in res.stdout, res.stdout[-3000:]
+    assert all(v == 0 for v in recap.values()), recap
+    assert host.check_output("stat -c %Y /etc/hosts /etc/docker/daemon.json") == before
