@@ -1,0 +1,326 @@
+# Run as `python3 cslr_health.py` (no shebang: ansible-test sanity allows none on a non-executable file).
+# -*- coding: utf-8 -*-
+# Copyright: cslr.platform maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""cslr.platform health service: one small HTTP server per cluster host.
+
+Standard library only (Python >= 3.9). It runs inside a container with host
+networking, the Docker socket mounted read-only and /etc/cslr mounted
+read-only; Ansible delivers this file as a bind mount, so production can use
+the public python image unchanged.
+
+Endpoints
+  GET /         200, JSON:
+                  host             CSLR_HOST, else the container's hostname
+                  cluster_address  CSLR_CLUSTER_ADDRESS (null when unset)
+                  ray_role         "head", "worker" or "none": the file
+                                   <etc>/ray_role (written by Ansible after the
+                                   election), else env CSLR_RAY_ROLE, else "none"
+                  ray_version      env CSLR_RAY_VERSION, else <etc>/ray_version,
+                                   else null
+                  gpu_count        <etc>/gpu_count, else env CSLR_GPU_COUNT,
+                                   else 0
+                  stacks           {compose project: [{container, service,
+                                   state, health}]} for every container (running
+                                   or not) whose com.docker.compose.project
+                                   label starts with CSLR_PROJECT_PREFIX
+                  docker           "ok", or "unavailable: <reason>"
+                  time             now, ISO 8601, UTC
+  GET /healthz  200 "ok" (liveness: no Docker call, no file read)
+  anything else 404 (405 for methods other than GET/HEAD)
+
+Docker API errors never crash the service and never turn `/` into an error:
+when the Engine API cannot be reached or answers badly (socket missing,
+permission denied, timeout, non-200, invalid JSON), `/` still answers 200,
+with "stacks": {} and "docker": "unavailable: <reason>". Callers that need
+the stacks must check "docker" == "ok".
+
+`health` is the container's health check status ("healthy", "unhealthy",
+"starting") or "none" when the container has no health check.
+
+Environment
+  CSLR_HEALTH_PORT       TCP port (default 8888)
+  CSLR_HEALTH_BIND       bind address (default 0.0.0.0)
+  CSLR_HOST              host name reported (default: hostname)
+  CSLR_CLUSTER_ADDRESS   the host's cluster address reported
+  CSLR_PROJECT_PREFIX    compose project prefix of the stacks (default "cslr")
+  CSLR_RAY_ROLE          fallback when <etc>/ray_role is missing
+  CSLR_RAY_VERSION       Ray version reported (else <etc>/ray_version)
+  CSLR_GPU_COUNT         fallback when <etc>/gpu_count is missing
+  CSLR_ETC_DIR           directory of the files above (default /etc/cslr)
+  CSLR_DOCKER_SOCKET     Docker Engine socket (default /var/run/docker.sock)
+  CSLR_DOCKER_TIMEOUT    seconds per Docker API call (default 2)
+  CSLR_HEALTH_ACCESS_LOG "1" logs every request to stderr (default: errors only)
+
+SIGTERM and SIGINT stop the server cleanly (exit status 0).
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RAY_ROLES = ('head', 'worker', 'none')
+COMPOSE_PROJECT = 'com.docker.compose.project'
+COMPOSE_SERVICE = 'com.docker.compose.service'
+
+
+def log(msg):
+    sys.stderr.write('cslr-health: %s\n' % msg)
+    sys.stderr.flush()
+
+
+class Config(object):
+    """Settings, read once from the environment (a mapping, for tests)."""
+
+    def __init__(self, env=None):
+        env = os.environ if env is None else env
+        self.port = int(env.get('CSLR_HEALTH_PORT') or 8888)
+        self.bind = env.get('CSLR_HEALTH_BIND') or '0.0.0.0'
+        self.host = env.get('CSLR_HOST') or socket.gethostname()
+        self.cluster_address = env.get('CSLR_CLUSTER_ADDRESS') or None
+        self.project_prefix = env.get('CSLR_PROJECT_PREFIX', 'cslr')
+        self.ray_role = env.get('CSLR_RAY_ROLE') or None
+        self.ray_version = env.get('CSLR_RAY_VERSION') or None
+        self.gpu_count = env.get('CSLR_GPU_COUNT') or None
+        self.etc_dir = env.get('CSLR_ETC_DIR') or '/etc/cslr'
+        self.docker_socket = env.get('CSLR_DOCKER_SOCKET') or '/var/run/docker.sock'
+        self.docker_timeout = float(env.get('CSLR_DOCKER_TIMEOUT') or 2)
+        self.access_log = (env.get('CSLR_HEALTH_ACCESS_LOG') or '') == '1'
+
+
+# ---------------------------------------------------------------- Docker API
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket (the Docker Engine API)."""
+
+    def __init__(self, path, timeout):
+        http.client.HTTPConnection.__init__(self, 'localhost', timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except Exception:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class DockerUnavailable(Exception):
+    pass
+
+
+def docker_get(socket_path, path, timeout):
+    """GET `path` from the Engine API; the decoded JSON, or DockerUnavailable."""
+    conn = UnixHTTPConnection(socket_path, timeout)
+    try:
+        conn.request('GET', path, headers={'Host': 'docker', 'Accept': 'application/json'})
+        resp = conn.getresponse()
+        body = resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc) or type(exc).__name__)
+        raise DockerUnavailable('%s: %s' % (socket_path, reason))
+    finally:
+        conn.close()
+    if resp.status != 200:
+        text = body[:200].decode('utf-8', 'replace').strip()
+        raise DockerUnavailable('Docker API %s answered %s %s' % (path.split('?')[0], resp.status, text))
+    try:
+        return json.loads(body.decode('utf-8'))
+    except ValueError as exc:
+        raise DockerUnavailable('Docker API answered invalid JSON: %s' % exc)
+
+
+def container_health(summary):
+    """The health check status of a /containers/json entry, or 'none'."""
+    health = summary.get('Health')
+    if isinstance(health, dict) and health.get('Status'):
+        # API >= 1.52 reports it directly.
+        return health['Status'] if health['Status'] != 'none' else 'none'
+    status = summary.get('Status') or ''
+    if '(healthy)' in status:
+        return 'healthy'
+    if '(unhealthy)' in status:
+        return 'unhealthy'
+    if '(health: starting)' in status:
+        return 'starting'
+    return 'none'
+
+
+def stacks_from_containers(containers, prefix):
+    """Group /containers/json entries by compose project (those starting with prefix)."""
+    stacks = {}
+    if not isinstance(containers, list):
+        raise DockerUnavailable('Docker API answered %s, not a list of containers' % type(containers).__name__)
+    for c in containers:
+        labels = c.get('Labels') or {}
+        project = labels.get(COMPOSE_PROJECT)
+        if not project or not project.startswith(prefix):
+            continue
+        names = c.get('Names') or []
+        name = names[0].lstrip('/') if names else (c.get('Id') or '')[:12]
+        stacks.setdefault(project, []).append({
+            'container': name,
+            'service': labels.get(COMPOSE_SERVICE),
+            'state': c.get('State') or 'unknown',
+            'health': container_health(c),
+        })
+    for members in stacks.values():
+        members.sort(key=lambda m: (m['service'] or '', m['container']))
+    return stacks
+
+
+def read_stacks(cfg):
+    """(stacks, docker) where docker is 'ok' or 'unavailable: <reason>'."""
+    query = urllib.parse.urlencode({'all': '1', 'filters': json.dumps({'label': [COMPOSE_PROJECT]})})
+    try:
+        containers = docker_get(cfg.docker_socket, '/containers/json?' + query, cfg.docker_timeout)
+        return stacks_from_containers(containers, cfg.project_prefix), 'ok'
+    except DockerUnavailable as exc:
+        return {}, 'unavailable: %s' % exc
+    except Exception as exc:  # never let a surprise answer take the service down
+        return {}, 'unavailable: %s: %s' % (type(exc).__name__, exc)
+
+
+# ---------------------------------------------------------------- host facts
+
+def _read_file(path):
+    try:
+        with open(path, 'r') as f:
+            return f.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def ray_role(cfg):
+    role = _read_file(os.path.join(cfg.etc_dir, 'ray_role')) or cfg.ray_role or 'none'
+    role = role.lower()
+    return role if role in RAY_ROLES else 'none'
+
+
+def ray_version(cfg):
+    return cfg.ray_version or _read_file(os.path.join(cfg.etc_dir, 'ray_version'))
+
+
+def gpu_count(cfg):
+    raw = _read_file(os.path.join(cfg.etc_dir, 'gpu_count')) or cfg.gpu_count
+    try:
+        return max(int(raw), 0) if raw is not None else 0
+    except ValueError:
+        return 0
+
+
+def status(cfg):
+    stacks, docker = read_stacks(cfg)
+    return {
+        'host': cfg.host,
+        'cluster_address': cfg.cluster_address,
+        'ray_role': ray_role(cfg),
+        'ray_version': ray_version(cfg),
+        'gpu_count': gpu_count(cfg),
+        'stacks': stacks,
+        'docker': docker,
+        'time': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+    }
+
+
+# ---------------------------------------------------------------- HTTP
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = 'cslr-health/1'
+    protocol_version = 'HTTP/1.1'
+
+    def _send(self, code, body, ctype):
+        data = body.encode('utf-8')
+        self.send_response(code)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(data)))
+        self.send_header('Cache-Control', 'no-store')
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(data)
+
+    def _json(self, code, obj):
+        self._send(code, json.dumps(obj, sort_keys=True) + '\n', 'application/json')
+
+    def do_GET(self):
+        path = urllib.parse.urlsplit(self.path).path
+        if path == '/healthz':
+            self._send(200, 'ok\n', 'text/plain; charset=utf-8')
+        elif path == '/':
+            try:
+                self._json(200, status(self.server.cfg))
+            except Exception as exc:  # a bug here must not kill the thread silently
+                log('error answering /: %s: %s' % (type(exc).__name__, exc))
+                self._json(500, {'error': '%s: %s' % (type(exc).__name__, exc)})
+        else:
+            self._json(404, {'error': 'not found: %s' % path})
+
+    do_HEAD = do_GET
+
+    def _not_allowed(self):
+        self._json(405, {'error': 'method not allowed'})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
+
+    def log_message(self, fmt, *args):
+        if self.server.cfg.access_log:
+            log('%s %s' % (self.address_string(), fmt % args))
+
+    def log_error(self, fmt, *args):
+        log('%s %s' % (self.address_string(), fmt % args))
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, cfg):
+        family = socket.AF_INET6 if ':' in cfg.bind else socket.AF_INET
+        self.address_family = family
+        self.cfg = cfg
+        ThreadingHTTPServer.__init__(self, (cfg.bind, cfg.port), Handler)
+
+
+def main(argv=None):
+    try:
+        cfg = Config()
+    except ValueError as exc:
+        log('bad configuration: %s' % exc)
+        return 2
+    try:
+        server = Server(cfg)
+    except OSError as exc:
+        log('cannot listen on %s:%s: %s' % (cfg.bind, cfg.port, exc.strerror or exc))
+        return 1
+
+    def stop(signum, _frame):
+        log('signal %d: stopping' % signum)
+        # shutdown() waits for serve_forever() to return: call it off the main thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log('listening on %s:%d (host %s, docker %s, prefix %r)'
+        % (cfg.bind, server.server_address[1], cfg.host, cfg.docker_socket, cfg.project_prefix))
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+    log('stopped')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,497 @@
+#!/usr/bin/env bash
+# Build the lab's images locally: no registry is needed (see docs/images.md).
+#
+#   scripts/images.sh base        the simulated-host base image (debootstrap + docker import)
+#   scripts/images.sh build       base, then every stack image FROM it
+#   scripts/images.sh list        the cslr-lab/* images: name, ID, size, recipe
+#   scripts/images.sh save DIR    docker save each stack image to DIR/<image>_<tag>.tar
+#                                 (cslr-lab_ray_2.60.0.tar, ...) when the tar holds another ID
+#   scripts/images.sh clean       remove the cslr-lab/* images
+#   scripts/images.sh check       run each stack image and check its contract (~1 min)
+#
+# Caching: each image carries the label org.cslr.recipe, a sha256 over its recipe (its
+# images/<name>/ directory, the pinned versions, and for stack images the base image ID).
+# An image whose label matches is reused, anything else is rebuilt (REBUILD overrides, below).
+# Nothing depends on the cache: a machine without the images builds them all.
+#
+# Environment:
+#   CA_BUNDLE       CA bundle given to pip inside the builds (default
+#                   /etc/ssl/certs/ca-certificates.crt: it carries the TLS-inspecting proxy's CA
+#                   here). Copied into the build context, used in a builder stage only.
+#   DEBIAN_MIRROR   mirror for debootstrap (default http://deb.debian.org/debian)
+#   REBUILD=1       rebuild the stack images even when their recipes match
+#   REBUILD=all     the base too (new Debian updates; a new base ID recreates the lab's hosts)
+#   IMAGES="a b"    only these stack images (default: all of them)
+#   VERBOSE=1       show build output (default: to a log, printed when a build fails)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+IMAGES_DIR=$ROOT/images
+PREFIX=cslr-lab
+SUITE=trixie
+BASE_TAG=$PREFIX/base:$SUITE
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+REBUILD=${REBUILD:-0}
+VERBOSE=${VERBOSE:-0}
+# Bump when this script changes how images are made (invalidates those recipe labels):
+# BASE_FORMAT for the base image (a new base ID rebuilds every stack image and recreates
+# the lab's hosts), STACK_FORMAT for the stack images only.
+BASE_FORMAT=1
+STACK_FORMAT=2
+
+# Stack images: name, tag, pinned versions (build args; part of the recipe hash).
+STACK_NAMES=(ray mlflow postgres redis health)
+declare -A STACK_TAG=(
+  [ray]=2.60.0
+  [mlflow]=3.17.2
+  [postgres]=17
+  [redis]=8
+  [health]=1
+)
+declare -A STACK_ARGS=(
+  [ray]="RAY_VERSION=2.60.0"
+  [mlflow]="MLFLOW_VERSION=3.17.2 PSYCOPG2_VERSION=2.9.11"
+  [postgres]="PG_MAJOR=17"
+  [redis]="REDIS_MAJOR=8"
+  [health]=""
+)
+# The public image each one stands in for (production uses those with the same compose files).
+declare -A STACK_UPSTREAM=(
+  [ray]=rayproject/ray
+  [mlflow]=ghcr.io/mlflow/mlflow
+  [postgres]=postgres
+  [redis]=redis
+  [health]=python:3.13-slim
+)
+# A command run in each freshly built image; it must succeed (and print the version).
+declare -A STACK_SMOKE=(
+  [ray]='ray --version && python3 --version && command -v curl ps >/dev/null'
+  [mlflow]='mlflow --version && python3 -c "import psycopg2; print(\"psycopg2\", psycopg2.__version__)"'
+  [postgres]='postgres --version && command -v pg_isready pg_dump psql initdb >/dev/null'
+  [redis]='redis-server --version && command -v redis-cli >/dev/null'
+  [health]='python3 --version && python --version'
+)
+
+WORK=
+CHECK_NET=  # set by `check`: its network, containers and volumes are removed on exit
+# shellcheck disable=SC2329  # the EXIT trap calls it
+cleanup() {
+  local rc=$?
+  check_cleanup
+  if [[ -n $WORK && -d $WORK ]]; then
+    # debootstrap mounts /proc etc. inside its target; never delete through a mount.
+    if [[ -d $WORK/rootfs ]]; then
+      findmnt -rn -o TARGET | grep -F "$WORK/rootfs" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    fi
+    if [[ $rc == 0 ]]; then
+      rm -rf --one-file-system "$WORK"
+    else # keep the build logs of a failed run
+      find "$WORK" -mindepth 1 -maxdepth 1 ! -name '*.log' -exec rm -rf --one-file-system {} +
+      echo "images: build logs kept in $WORK" >&2
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+log() { echo "images: $*" >&2; }
+die() { echo "images: ERROR: $*" >&2; exit 1; }
+now() { date +%s; }
+
+need_docker() {
+  command -v docker >/dev/null 2>&1 || die "docker is not installed (make docker / scripts/ensure-docker.sh)"
+  docker info >/dev/null 2>&1 || die "no Docker engine answers (make docker / scripts/ensure-docker.sh)"
+}
+
+work_dir() {
+  [[ -n $WORK ]] || WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cslr-images.XXXXXX")
+}
+
+# Image ID of a reference, empty when absent.
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+image_label() {
+  docker image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null | sed 's/^<no value>$//' || true
+}
+image_size() {
+  local bytes
+  bytes=$(docker image inspect --format '{{.Size}}' "$1" 2>/dev/null || echo 0)
+  echo "$((bytes / 1000000)) MB"
+}
+
+# sha256 over a format number, a directory's files (names, modes, contents; not mtimes or
+# owners) and extra words.
+recipe_hash() { # dir format words...
+  local dir=$1 format=$2; shift 2
+  {
+    echo "format=$format"
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w \
+        --format=gnu -C "$dir" -c . | sha256sum
+    printf '%s\n' "$@"
+  } | sha256sum | cut -d' ' -f1
+}
+
+# The image a rebuild replaced: removed unless a container still uses it (then it stays,
+# untagged, until that container is gone: lab hosts keep running on their image).
+drop_previous() { # previous_id ref
+  local previous=$1 ref=$2
+  [[ -n $previous && $previous != "$(image_id "$ref")" ]] || return 0
+  docker rmi "$previous" >/dev/null 2>&1 || log "previous $ref (${previous:7:12}) kept: still used by a container"
+}
+
+report() { # name ref outcome seconds
+  printf 'images: %-9s %-26s %-8s %4ss  %s\n' "$1" "$2" "$3" "$4" "$(image_size "$2")"
+}
+
+run_logged() { # logfile cmd...
+  local logfile=$1; shift
+  if [[ $VERBOSE == 1 ]]; then
+    "$@" 2>&1 | tee "$logfile"
+  else
+    "$@" >"$logfile" 2>&1
+  fi
+}
+
+fail_with_log() { # logfile message
+  echo "---- last lines of $1 ----" >&2
+  tail -n 40 "$1" >&2 || true
+  echo "----" >&2
+  die "$2"
+}
+
+# ------------------------------------------------------------------ base
+
+base_recipe() {
+  recipe_hash "$IMAGES_DIR/base" "$BASE_FORMAT" "suite=$SUITE"
+}
+
+ensure_debootstrap() {
+  if command -v debootstrap >/dev/null 2>&1 && [[ -e /usr/share/keyrings/debian-archive-keyring.gpg ]]; then
+    return
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "debootstrap is missing and this is not a Debian/Ubuntu machine"
+  log "installing debootstrap and debian-archive-keyring"
+  apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap debian-archive-keyring >/dev/null \
+    || die "could not install debootstrap"
+}
+
+cmd_base() {
+  need_docker
+  local recipe start existing
+  recipe=$(base_recipe)
+  start=$(now)
+  existing=$(image_label "$BASE_TAG" org.cslr.recipe)
+  if [[ $REBUILD != all && $existing == "$recipe" ]]; then
+    report base "$BASE_TAG" reused 0
+    return
+  fi
+  [[ $(id -u) == 0 ]] || die "building $BASE_TAG needs root (debootstrap)"
+  ensure_debootstrap
+  work_dir
+  local rootfs=$WORK/rootfs logfile=$WORK/base.log includes previous
+  previous=$(image_id "$BASE_TAG")
+  includes=$(grep -v '^[[:space:]]*\(#\|$\)' "$IMAGES_DIR/base/packages" | paste -sd, -)
+  [[ -n $includes ]] || die "$IMAGES_DIR/base/packages lists no package"
+  log "base: debootstrap $SUITE from $DEBIAN_MIRROR (about a minute; log: $logfile)"
+  local keyring=()
+  [[ -e /usr/share/keyrings/debian-archive-keyring.gpg ]] && keyring=(--keyring=/usr/share/keyrings/debian-archive-keyring.gpg)
+  run_logged "$logfile" debootstrap --variant=minbase "${keyring[@]}" --include="$includes" \
+      "$SUITE" "$rootfs" "$DEBIAN_MIRROR" \
+    || fail_with_log "$logfile" "debootstrap failed (is $DEBIAN_MIRROR reachable?)"
+  "$IMAGES_DIR/base/customize.sh" "$rootfs" >>"$logfile" 2>&1 \
+    || fail_with_log "$logfile" "images/base/customize.sh failed"
+
+  # docker import cannot set STOPSIGNAL (the 20.10 engine refuses it): import, then add
+  # the image config with a one-step build on top (no layer added).
+  local imported=$PREFIX/base:import-$$
+  tar -C "$rootfs" --numeric-owner -c . \
+    | docker import -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' - "$imported" >>"$logfile" 2>&1 \
+    || fail_with_log "$logfile" "docker import failed"
+  local ctx=$WORK/base-ctx
+  mkdir -p "$ctx"
+  cat >"$ctx/Dockerfile" <<EOF
+FROM $imported
+LABEL org.cslr.recipe="$recipe" \\
+      org.cslr.suite="$SUITE" \\
+      org.opencontainers.image.title="cslr lab simulated host (Debian $SUITE, systemd)" \\
+      org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+STOPSIGNAL SIGRTMIN+3
+CMD ["/lib/systemd/systemd"]
+EOF
+  run_logged "$logfile" docker build --force-rm -t "$BASE_TAG" "$ctx" \
+    || { docker rmi "$imported" >/dev/null 2>&1 || true; fail_with_log "$logfile" "docker build of $BASE_TAG failed"; }
+  docker rmi "$imported" >/dev/null 2>&1 || true
+  rm -rf --one-file-system "$rootfs"
+  drop_previous "$previous" "$BASE_TAG"
+  report base "$BASE_TAG" built $(($(now) - start))
+}
+
+# ------------------------------------------------------------------ stack images
+
+stack_list() {
+  local names n
+  read -r -a names <<<"${IMAGES:-${STACK_NAMES[*]}}"
+  for n in "${names[@]}"; do
+    [[ -n ${STACK_TAG[$n]+x} ]] || die "unknown image '$n' (known: ${STACK_NAMES[*]})"
+    echo "$n"
+  done
+}
+
+build_one() { # name base_id python_version
+  local name=$1 base_id=$2 pyver=$3
+  local ref=$PREFIX/$name:${STACK_TAG[$name]} dir=$IMAGES_DIR/$name start recipe existing
+  [[ -f $dir/Dockerfile ]] || die "$dir/Dockerfile is missing"
+  start=$(now)
+  local args
+  read -r -a args <<<"${STACK_ARGS[$name]}"
+  recipe=$(recipe_hash "$dir" "$STACK_FORMAT" "base=$base_id" "args=${STACK_ARGS[$name]}")
+  existing=$(image_label "$ref" org.cslr.recipe)
+  if [[ $REBUILD != 1 && $REBUILD != all && $existing == "$recipe" ]]; then
+    report "$name" "$ref" reused 0
+    return
+  fi
+  work_dir
+  local ctx=$WORK/ctx-$name logfile=$WORK/$name.log previous
+  previous=$(image_id "$ref")
+  rm -rf "$ctx"
+  cp -a "$dir/." "$ctx/"
+  cp "$CA_BUNDLE" "$ctx/ca-bundle.crt"
+  local build=(docker build --force-rm -t "$ref" --build-arg "BASE_IMAGE=$BASE_TAG"
+               --label "org.cslr.recipe=$recipe" --label "org.cslr.base-image=$base_id"
+               --label "org.cslr.python-version=$pyver"
+               --label "org.opencontainers.image.title=cslr lab $name (stands in for ${STACK_UPSTREAM[$name]})"
+               --label "org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+  local a
+  for a in "${args[@]}"; do build+=(--build-arg "$a"); done
+  [[ $name == ray ]] && build+=(--label "org.cslr.ray-version=${STACK_TAG[ray]}")
+  [[ $name == mlflow ]] && build+=(--label "org.cslr.mlflow-version=${STACK_TAG[mlflow]}")
+  log "$name: building $ref (log: $logfile)"
+  run_logged "$logfile" "${build[@]}" "$ctx" || fail_with_log "$logfile" "docker build of $ref failed"
+  # Builder stages (labelled org.cslr.stage=builder) are not kept: they hold the CA bundle
+  # and build tools. Only dangling ones of this project are removed.
+  docker image prune -f --filter label=org.cslr.stage=builder >/dev/null 2>&1 || true
+  # The image must work before its recipe label can make it "reused" next time.
+  if ! docker run --rm --entrypoint /bin/sh "$ref" -c "${STACK_SMOKE[$name]}" >>"$logfile" 2>&1; then
+    docker rmi "$ref" >/dev/null 2>&1 || true
+    fail_with_log "$logfile" "$ref built but its check failed: ${STACK_SMOKE[$name]}"
+  fi
+  drop_previous "$previous" "$ref"
+  report "$name" "$ref" built $(($(now) - start))
+}
+
+cmd_build() {
+  need_docker
+  [[ -r $CA_BUNDLE ]] || die "CA bundle $CA_BUNDLE is not readable (set CA_BUNDLE=path)"
+  local names
+  names=$(stack_list)
+  cmd_base
+  local base_id pyver total_start
+  total_start=$(now)
+  base_id=$(image_id "$BASE_TAG")
+  [[ -n $base_id ]] || die "$BASE_TAG is missing after building it"
+  # The stack images use the base image's Python: record its version on them.
+  pyver=$(docker run --rm --entrypoint python3 "$BASE_TAG" -c 'import platform; print(platform.python_version())') \
+    || die "cannot run python3 in $BASE_TAG"
+  local n
+  for n in $names; do
+    build_one "$n" "$base_id" "$pyver"
+  done
+  log "stack images done in $(($(now) - total_start)) s"
+}
+
+# ------------------------------------------------------------------ list / save / clean
+
+all_refs() {
+  docker image ls --format '{{.Repository}}:{{.Tag}}' --filter "reference=$PREFIX/*" | grep -v ':<none>$' | sort || true
+}
+
+cmd_list() {
+  need_docker
+  local ref
+  printf '%-28s %-19s %8s  %s\n' IMAGE ID SIZE RECIPE
+  for ref in $(all_refs); do
+    printf '%-28s %-19s %8s  %s\n' "$ref" "$(image_id "$ref" | cut -c1-19)" "$(image_size "$ref")" \
+      "$(image_label "$ref" org.cslr.recipe | cut -c1-12)"
+  done
+}
+
+# Image ID recorded in a `docker save` archive (legacy and OCI layouts), empty if unreadable.
+tar_image_id() {
+  tar -xOf "$1" manifest.json 2>/dev/null | python3 -c '
+import json, os, sys
+try:
+    m = json.load(sys.stdin)[0]
+    cfg = os.path.basename(m["Config"])
+    print("sha256:" + (cfg[:-5] if cfg.endswith(".json") else cfg), " ".join(m.get("RepoTags") or []))
+except Exception:
+    pass
+' || true
+}
+
+cmd_save() {
+  local dir=${1:-}
+  [[ -n $dir ]] || die "usage: images.sh save DIR"
+  need_docker
+  local names n ref id file recorded start
+  names=$(stack_list)
+  mkdir -p "$dir"
+  for n in $names; do
+    ref=$PREFIX/$n:${STACK_TAG[$n]}
+    id=$(image_id "$ref")
+    [[ -n $id ]] || die "$ref is not built (scripts/images.sh build)"
+    file=$dir/${ref//[\/:@]/_}.tar
+    start=$(now)
+    recorded=$(tar_image_id "$file")
+    if [[ -f $file && $recorded == "$id "* && " $recorded " == *" $ref "* ]]; then
+      printf 'images: %-9s %-40s kept     (same image ID)\n' "$n" "$file"
+      continue
+    fi
+    docker save -o "$file.tmp" "$ref" || { rm -f "$file.tmp"; die "docker save $ref failed"; }
+    mv -f "$file.tmp" "$file"
+    printf 'images: %-9s %-40s saved    %4ss  %s\n' "$n" "$file" $(($(now) - start)) "$(du -h "$file" | cut -f1)"
+  done
+}
+
+cmd_clean() {
+  need_docker
+  local refs ref failed=0
+  # Stack images before the base they are built on.
+  refs=$(all_refs | grep -v "^$BASE_TAG\$" || true)
+  refs="$refs $(all_refs | grep "^$BASE_TAG\$" || true)"
+  for ref in $refs; do
+    if docker rmi "$ref" >/dev/null 2>&1; then
+      log "removed $ref"
+    else
+      log "could not remove $ref (used by a container? see: docker ps -a --filter ancestor=$ref)"
+      failed=1
+    fi
+  done
+  docker image prune -f --filter label=org.cslr.stage=builder >/dev/null 2>&1 || true
+  [[ $failed == 0 ]] || die "some images are still in use (make lab-down removes the lab's hosts)"
+}
+
+# ------------------------------------------------------------------ check
+
+# Runs each stack image the way the compose files do and checks its public-image contract.
+# shellcheck disable=SC2329  # cleanup (the EXIT trap) calls it
+check_cleanup() {
+  [[ -n $CHECK_NET ]] || return 0
+  docker ps -aq --filter "label=org.cslr.check=$CHECK_NET" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker volume ls -q --filter "label=org.cslr.check=$CHECK_NET" | xargs -r docker volume rm >/dev/null 2>&1 || true
+  docker network rm "$CHECK_NET" >/dev/null 2>&1 || true
+}
+
+crun() { # docker run in the check network, labelled for cleanup
+  docker run --network "$CHECK_NET" --label "org.cslr.check=$CHECK_NET" "$@"
+}
+
+wait_for() { # seconds description command...
+  local secs=$1 what=$2; shift 2
+  local end=$(($(now) + secs))
+  until "$@" >/dev/null 2>&1; do
+    (($(now) < end)) || { log "check: timed out waiting for $what"; return 1; }
+    sleep 1
+  done
+}
+
+check_step() { printf 'images: check %-9s %s\n' "$1" "$2"; }
+
+cmd_check() {
+  need_docker
+  local n
+  for n in ray mlflow postgres redis health; do
+    [[ -n $(image_id "$PREFIX/$n:${STACK_TAG[$n]}") ]] || die "$PREFIX/$n:${STACK_TAG[$n]} is not built (scripts/images.sh build)"
+  done
+  CHECK_NET=cslr-imgcheck-$$
+  docker network create --label "org.cslr.check=$CHECK_NET" "$CHECK_NET" >/dev/null
+  local pg=$PREFIX/postgres:${STACK_TAG[postgres]} redis=$PREFIX/redis:${STACK_TAG[redis]}
+  local ray=$PREFIX/ray:${STACK_TAG[ray]} mlflow=$PREFIX/mlflow:${STACK_TAG[mlflow]}
+  local health=$PREFIX/health:${STACK_TAG[health]} pw=check-Pw-$$ out
+
+  # postgres: init from env, password over TCP, data survives a restart, clean stop.
+  docker volume create --label "org.cslr.check=$CHECK_NET" "$CHECK_NET-pg" >/dev/null
+  crun -d --name "$CHECK_NET-pg" -e POSTGRES_PASSWORD="$pw" -e POSTGRES_USER=mlflow -e POSTGRES_DB=mlflow \
+    -v "$CHECK_NET-pg:/var/lib/postgresql/data" "$pg" >/dev/null
+  wait_for 60 "postgres" docker exec "$CHECK_NET-pg" pg_isready -h 127.0.0.1 -U mlflow -d mlflow
+  local psql=(crun --rm -e PGPASSWORD="$pw" "$pg" psql -h "$CHECK_NET-pg" -U mlflow -d mlflow -v ON_ERROR_STOP=1 -tA)
+  "${psql[@]}" -c 'CREATE TABLE cslr_check (x int); INSERT INTO cslr_check VALUES (42);' >/dev/null
+  docker restart "$CHECK_NET-pg" >/dev/null
+  wait_for 60 "postgres restart" docker exec "$CHECK_NET-pg" pg_isready -h 127.0.0.1 -U mlflow -d mlflow
+  out=$("${psql[@]}" -c 'SELECT x FROM cslr_check')
+  [[ $out == 42 ]] || die "check postgres: data did not survive a restart (got '$out')"
+  if crun --rm -e PGPASSWORD=wrong "$pg" psql -h "$CHECK_NET-pg" -U mlflow -d mlflow -c 'select 1' >/dev/null 2>&1; then
+    die "check postgres: a wrong password was accepted"
+  fi
+  check_step postgres "ok: initdb from env, scram password over TCP, data kept across a restart"
+
+  # mlflow: server on that postgres (psycopg2), REST API answers.
+  crun -d --name "$CHECK_NET-mlflow" "$mlflow" mlflow server \
+    --backend-store-uri "postgresql+psycopg2://mlflow:$pw@$CHECK_NET-pg:5432/mlflow" \
+    --host 0.0.0.0 --port 5000 --allowed-hosts "$CHECK_NET-mlflow:5000" >/dev/null
+  wait_for 120 "mlflow" crun --rm "$ray" curl -sf "http://$CHECK_NET-mlflow:5000/health"
+  out=$(crun --rm "$ray" curl -sf -X POST -H 'Content-Type: application/json' -d '{"name":"cslr-check"}' \
+          "http://$CHECK_NET-mlflow:5000/api/2.0/mlflow/experiments/create")
+  [[ $out == *experiment_id* ]] || die "check mlflow: creating an experiment answered '$out'"
+  out=$("${psql[@]}" -c "SELECT count(*) FROM experiments WHERE name = 'cslr-check'")
+  [[ $out == 1 ]] || die "check mlflow: the experiment is not in PostgreSQL"
+  check_step mlflow "ok: mlflow server on postgresql+psycopg2, experiment stored in PostgreSQL"
+  docker stop -t 20 "$CHECK_NET-pg" >/dev/null
+  out=$(docker inspect -f '{{.State.ExitCode}}' "$CHECK_NET-pg")
+  [[ $out == 0 ]] || die "check postgres: docker stop ended with exit code $out"
+  docker logs "$CHECK_NET-pg" 2>&1 | tail -n 3 | grep -q 'database system is shut down' \
+    || die "check postgres: no clean shutdown in the log"
+  check_step postgres "ok: docker stop shuts the server down cleanly (exit 0)"
+
+  # redis: official-style command line, password enforced, redis-cli present.
+  crun -d --name "$CHECK_NET-redis" "$redis" redis-server --requirepass "$pw" --port 6379 >/dev/null
+  wait_for 30 "redis" crun --rm "$redis" redis-cli -h "$CHECK_NET-redis" -a "$pw" --no-auth-warning ping
+  out=$(crun --rm "$redis" redis-cli -h "$CHECK_NET-redis" ping 2>&1 || true)
+  [[ $out == *NOAUTH* ]] || die "check redis: no password required (got '$out')"
+  check_step redis "ok: redis-server --requirepass, reachable from another container, NOAUTH without it"
+
+  # ray: a head, a task on it, logs in /tmp/ray.
+  crun -d --name "$CHECK_NET-ray" --shm-size=256m "$ray" ray start --head --num-cpus=1 --include-dashboard=false --block >/dev/null
+  wait_for 90 "ray head" docker exec "$CHECK_NET-ray" ray status
+  out=$(docker exec "$CHECK_NET-ray" python3 -c '
+import ray
+ray.init(address="auto", logging_level="ERROR")
+@ray.remote
+def f(x):
+    return x * 2
+print(ray.get(f.remote(21)), ray.__version__)' 2>/dev/null | tail -n 1)
+  [[ $out == "42 ${STACK_TAG[ray]}" ]] || die "check ray: a task answered '$out'"
+  docker exec "$CHECK_NET-ray" test -d /tmp/ray/session_latest/logs || die "check ray: no logs in /tmp/ray"
+  check_step ray "ok: head started, task ran, Ray $(docker exec "$CHECK_NET-ray" ray --version | awk '{print $NF}')"
+
+  # health: the collection's program, bind-mounted, with the Docker socket read-only.
+  local prog=$ROOT/collections/ansible_collections/cslr/platform/roles/health/files/cslr_health.py
+  crun -d --name "$CHECK_NET-health" -v /var/run/docker.sock:/var/run/docker.sock:ro \
+    -v "$prog:/opt/cslr/cslr_health.py:ro" -e CSLR_HOST=check "$health" python3 /opt/cslr/cslr_health.py >/dev/null
+  wait_for 30 "health" crun --rm "$ray" curl -sf "http://$CHECK_NET-health:8888/healthz"
+  out=$(crun --rm "$ray" curl -sf "http://$CHECK_NET-health:8888/")
+  [[ $out == *'"docker": "ok"'* && $out == *'"host": "check"'* ]] || die "check health: / answered '$out'"
+  check_step health "ok: cslr_health.py answers / (docker ok) and /healthz"
+  log "check: all images passed"
+}
+
+usage() {
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit "${1:-2}"
+}
+
+main() {
+  case ${1:-} in
+    base) cmd_base ;;
+    build) cmd_build ;;
+    list) cmd_list ;;
+    save) shift; cmd_save "$@" ;;
+    clean) cmd_clean ;;
+    check) cmd_check ;;
+    -h|--help|help) usage 0 ;;
+    *) usage 2 ;;
+  esac
+}
+
+# One line: bash has read all of it before it runs, so editing this file mid-run is harmless.
+main "$@"; exit $?
