@@ -14,6 +14,7 @@ HOSTS = LAB.group("cslr_cluster")
 
 def playbook(*args):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_FORCE_COLOR", None)  # molecule forces colour; the recap is parsed below
     res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
                           "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(ROOT, "site.yml")] + list(args),
                          capture_output=True, text=True, env=env, cwd=ROOT)
@@ -31,7 +32,9 @@ def test_check_mode_reports_no_change():
 def test_limit_run_writes_every_host():
     target = HOSTS[-1]
     host = LAB.host(target)
-    host.check_output("sed -i '/cslr.platform cluster hosts/,/cslr.platform cluster hosts/d' /etc/hosts")
+    # /etc/hosts is a bind mount: rewrite it in place (sed -i would rename onto it).
+    host.check_output("sed '/cslr.platform cluster hosts/,/cslr.platform cluster hosts/d' /etc/hosts > /tmp/h"
+                      " && cat /tmp/h > /etc/hosts")
     assert "cslr.platform" not in host.file("/etc/hosts").content_string
     res, recap = playbook("--limit", target)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
