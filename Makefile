@@ -11,7 +11,7 @@ LAB_HOSTS ?= 3
 LAB_INV   := inventories/lab
 SCENARIOS ?= default
 
-.PHONY: help venv docker images lab lab-hosts lab-down test test-quick unit lint sanity molecule clean
+.PHONY: help venv docker images images-check lab lab-hosts lab-down test test-quick unit lint sanity molecule clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ docker: ## Install/start the local Docker engine if needed
 
 images: docker ## Build the lab base + stack images (cached by recipe hash)
 	scripts/images.sh build
+
+images-check: images ## Run each lab image the way the stacks use it (throwaway network, removed after)
+	scripts/images.sh check
 
 lab-hosts: venv images ## Create/refresh the lab's simulated hosts (LAB_HOSTS=N)
 	@if ! grep -q "($(LAB_HOSTS) hosts)" $(LAB_INV)/hosts.yml; then \
@@ -54,11 +57,12 @@ sanity: venv ## ansible-test sanity for the collection (venv mode, works offline
 molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 	for s in $(SCENARIOS); do molecule test -s $$s; done
 
-test: ## The whole suite: unit, lint, sanity, then every molecule scenario
+test: ## The whole suite: unit, lint, sanity, image checks, then every molecule scenario
 	@start=$$(date +%s); rc=0; \
 	$(MAKE) --no-print-directory venv docker && \
 	$(MAKE) --no-print-directory unit lint && \
 	$(MAKE) --no-print-directory sanity && \
+	$(MAKE) --no-print-directory images-check && \
 	$(MAKE) --no-print-directory molecule || rc=$$?; \
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc

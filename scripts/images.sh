@@ -377,7 +377,7 @@ cmd_clean() {
 # shellcheck disable=SC2329  # cleanup (the EXIT trap) calls it
 check_cleanup() {
   [[ -n $CHECK_NET ]] || return 0
-  docker ps -aq --filter "label=org.cslr.check=$CHECK_NET" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker ps -aq --filter "label=org.cslr.check=$CHECK_NET" | xargs -r docker rm -f -v >/dev/null 2>&1 || true
   docker volume ls -q --filter "label=org.cslr.check=$CHECK_NET" | xargs -r docker volume rm >/dev/null 2>&1 || true
   docker network rm "$CHECK_NET" >/dev/null 2>&1 || true
 }
