@@ -39,3 +39,17 @@ class Lab:
 
     def address(self, name):
         return self.hostvars[name]["cslr_cluster_address"]
+
+
+def run_site(*args):
+    """Run the checkout's site.yml against CSLR_TEST_INVENTORY; returns (result, {host: changed})."""
+    import re
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_FORCE_COLOR", None)  # molecule forces colour; the recap is parsed below
+    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                          "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(root, "site.yml")] + list(args),
+                         capture_output=True, text=True, env=env, cwd=root)
+    recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", res.stdout, re.M)}
+    return res, recap

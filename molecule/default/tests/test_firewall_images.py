@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cslr_testinfra import Lab
+from cslr_testinfra import Lab, run_site
 
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
@@ -103,3 +103,19 @@ def test_images_present_with_controller_ids(name):
         assert got == _controller_id(image), image
     # Archives are removed once loaded.
     assert host.run("ls /var/cache/cslr-platform/images/*.tar").rc != 0
+
+
+def test_rules_for_addresses_no_longer_in_the_cluster_are_removed():
+    # As if a host had left the inventory: its address keeps no access to Ray's ports.
+    host = LAB.host(TARGET)
+    rules = host.check_output("ufw show added")
+    ray_rule = [ln for ln in rules.splitlines() if "comment 'cslr ray'" in ln][0]
+    stale = ray_rule.replace("from %s " % LAB.address(PEER), "from 10.213.1.99 ")
+    assert stale != ray_rule, ray_rule
+    host.check_output(stale)
+    assert "10.213.1.99" in host.check_output("ufw show added")
+    res, recap = run_site("--limit", TARGET, "--tags", "firewall")
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    after = host.check_output("ufw show added")
+    assert "10.213.1.99" not in after, after
+    assert ray_rule in after, after

@@ -1,25 +1,11 @@
 """Whole-playbook properties on the converged scenario: check mode reports no change, and a
 --limit run still writes the complete /etc/hosts block (built from inventory, not facts)."""
-import os
 import re
-import subprocess
-import sys
 
-from cslr_testinfra import Lab
+from cslr_testinfra import Lab, run_site as playbook
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
-
-
-def playbook(*args):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    env.pop("ANSIBLE_FORCE_COLOR", None)  # molecule forces colour; the recap is parsed below
-    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                          "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(ROOT, "site.yml")] + list(args),
-                         capture_output=True, text=True, env=env, cwd=ROOT)
-    recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", res.stdout, re.M)}
-    return res, recap
 
 
 def test_check_mode_reports_no_change():
