@@ -139,7 +139,7 @@ def role_files(role, variables):
             'galaxy_info': {
                 'author': 'cslr.platform maintainers',
                 'description': ROLE_DESCRIPTIONS['config'],
-                'license': 'Apache-2.0',
+                'license': 'GPL-3.0-or-later',
                 'min_ansible_version': '2.17',
                 'platforms': [{'name': 'Debian', 'versions': ['trixie']}, {'name': 'Ubuntu', 'versions': ['noble']}],
                 'galaxy_tags': ['configuration'],
@@ -170,7 +170,13 @@ def all_role_files():
         per_role.setdefault(spec.owner_role(var, generated_roles), []).append(var)
     files = {}
     for role in sorted(per_role):
-        files.update(role_files(role, per_role[role]))
+        if role != 'config':
+            files.update(role_files(role, per_role[role]))
+    # Every role depends on config, which carries the defaults of ALL variables: roles read each
+    # other's settings (the firewall opens every stack's ports, the images role fetches every
+    # stack's image, teardown knows every stack's data). An owner role repeats its own variables
+    # (same values) so its argument spec documents and checks them.
+    files.update(role_files('config', list(spec.VARIABLES)))
     return files, per_role
 
 

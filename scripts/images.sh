@@ -41,20 +41,22 @@ BASE_FORMAT=1
 STACK_FORMAT=2
 
 # Stack images: name, tag, pinned versions (build args; part of the recipe hash).
-STACK_NAMES=(ray mlflow postgres redis health)
+STACK_NAMES=(ray mlflow postgres redis health marimo)
 declare -A STACK_TAG=(
   [ray]=2.60.0
   [mlflow]=3.17.2
   [postgres]=17
   [redis]=8
   [health]=1
+  [marimo]=0.16.5
 )
 declare -A STACK_ARGS=(
-  [ray]="RAY_VERSION=2.60.0"
+  [ray]="RAY_VERSION=2.60.0 MLFLOW_VERSION=3.17.2"
   [mlflow]="MLFLOW_VERSION=3.17.2 PSYCOPG2_VERSION=2.9.11"
   [postgres]="PG_MAJOR=17"
   [redis]="REDIS_MAJOR=8"
   [health]=""
+  [marimo]="MARIMO_VERSION=0.16.5"
 )
 # The public image each one stands in for (production uses those with the same compose files).
 declare -A STACK_UPSTREAM=(
@@ -63,14 +65,16 @@ declare -A STACK_UPSTREAM=(
   [postgres]=postgres
   [redis]=redis
   [health]=python:3.13-slim
+  [marimo]=ghcr.io/marimo-team/marimo
 )
 # A command run in each freshly built image; it must succeed (and print the version).
 declare -A STACK_SMOKE=(
-  [ray]='ray --version && python3 --version && command -v curl ps >/dev/null'
+  [ray]='ray --version && python3 --version && python3 -c "import mlflow" && command -v curl ps >/dev/null'
   [mlflow]='mlflow --version && python3 -c "import psycopg2; print(\"psycopg2\", psycopg2.__version__)"'
   [postgres]='postgres --version && command -v pg_isready pg_dump psql initdb >/dev/null'
   [redis]='redis-server --version && command -v redis-cli >/dev/null'
   [health]='python3 --version && python --version'
+  [marimo]='marimo --version && python3 -c "from marimo._cli.cli import main"'
 )
 
 WORK=
@@ -400,7 +404,7 @@ check_step() { printf 'images: check %-9s %s\n' "$1" "$2"; }
 cmd_check() {
   need_docker
   local n
-  for n in ray mlflow postgres redis health; do
+  for n in "${STACK_NAMES[@]}"; do
     [[ -n $(image_id "$PREFIX/$n:${STACK_TAG[$n]}") ]] || die "$PREFIX/$n:${STACK_TAG[$n]} is not built (scripts/images.sh build)"
   done
   CHECK_NET=cslr-imgcheck-$$

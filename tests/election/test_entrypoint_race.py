@@ -405,3 +405,58 @@ def test_real_gcs_is_live_and_plain_tcp_is_not(ep, real_gcs):
         assert (decision.action, decision.head_host) == ('elect', 'a')
     finally:
         listener.close()
+
+
+# ---------------------------------------------------------------- state files and health check
+
+def test_state_dir_supplies_the_elected_head(ep, tmp_path):
+    (tmp_path / 'elected_head').write_text('b\n')
+    env = dict(env_for('127.0.0.1'), CSLR_STATE_DIR=str(tmp_path))
+    env.pop('CSLR_INITIAL_HEAD', None)
+    assert ep.Config(env).initial_head == 'b'
+    env['CSLR_INITIAL_HEAD'] = 'a'   # the environment wins
+    assert ep.Config(env).initial_head == 'a'
+
+
+def test_write_state_is_atomic_and_removes(ep, tmp_path):
+    ep.write_state(str(tmp_path), role='worker', gcs_address='10.0.0.1:6379')
+    assert (tmp_path / 'role').read_text() == 'worker\n'
+    assert ep.read_state(str(tmp_path), 'gcs_address') == '10.0.0.1:6379'
+    assert not list(tmp_path.glob('*.tmp'))
+    ep.write_state(str(tmp_path), role=None, gcs_address=None)
+    assert not (tmp_path / 'role').exists() and not (tmp_path / 'gcs_address').exists()
+    ep.write_state(None, role='head')  # no state dir: nothing to do
+
+
+def _proc(tmp_path, names):
+    proc = tmp_path / 'proc'
+    for pid, name in enumerate(names, 1):
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / 'comm').write_text(name + '\n')
+    (proc / 'self').mkdir(parents=True, exist_ok=True)
+    return str(proc)
+
+
+@pytest.mark.parametrize('gcs, comms, rc_probe, healthy, text', [
+    (None, ['raylet'], 0, False, 'no head/worker decision'),
+    ('10.0.0.1:6379', ['gcs_server', 'python3'], 0, False, 'no raylet'),
+    ('10.0.0.1:6379', ['raylet'], 1, False, 'health-check --address 10.0.0.1:6379'),
+    ('10.0.0.1:6379', ['raylet'], None, False, 'timed out'),
+    ('10.0.0.1:6379', ['raylet', 'gcs_server'], 0, True, 'GCS 10.0.0.1:6379 answers'),
+])
+def test_healthcheck(ep, tmp_path, capsys, gcs, comms, rc_probe, healthy, text):
+    state = tmp_path / 'state'
+    state.mkdir()
+    if gcs:
+        (state / 'gcs_address').write_text(gcs + '\n')
+    calls = []
+
+    def runner(argv, timeout):
+        calls.append(argv)
+        return rc_probe, '', 'GCS unreachable' if rc_probe else ''
+
+    rc = ep.healthcheck({'CSLR_STATE_DIR': str(state)}, runner=runner, proc=_proc(tmp_path, comms))
+    assert (rc == 0) is healthy
+    assert text in capsys.readouterr().out
+    if healthy:
+        assert calls == [['ray', 'health-check', '--address', gcs]]

@@ -187,6 +187,28 @@ def test_host_facts(tmp_path, etc_dir, files, env, role, version, gpus):
     assert health.gpu_count(cfg) == gpus
 
 
+RAY_RUNNING = {'cslr-ray': [{'container': 'cslr-ray', 'service': 'ray', 'state': 'running', 'health': 'healthy'}]}
+RAY_EXITED = {'cslr-ray': [{'container': 'cslr-ray', 'service': 'ray', 'state': 'exited', 'health': 'none'}]}
+
+
+@pytest.mark.parametrize('live, etc, stacks, role', [
+    ('worker\n', 'head', RAY_RUNNING, 'worker'),      # the entrypoint's live decision wins (failover)
+    (None, 'head', RAY_RUNNING, 'head'),               # no live file yet: Ansible's record
+    ('bogus', 'worker', RAY_RUNNING, 'worker'),
+    ('head', 'head', RAY_EXITED, 'none'),              # container stopped: not part of the cluster
+    ('head', 'head', {}, 'none'),                      # no Ray stack on this host
+    ('worker', 'head', None, 'head'),                  # Docker unavailable: Ansible's record
+])
+def test_ray_role_follows_the_running_container(tmp_path, etc_dir, live, etc, stacks, role):
+    state = tmp_path / 'state'
+    state.mkdir()
+    if live is not None:
+        (state / 'role').write_text(live)
+    (etc_dir / 'ray_role').write_text(etc)
+    cfg = make_cfg(str(tmp_path / 'none.sock'), etc_dir, CSLR_RAY_STATE_DIR=str(state))
+    assert health.ray_role(cfg, stacks) == role
+
+
 def test_config_defaults():
     cfg = health.Config({})
     assert cfg.port == 8888
@@ -196,6 +218,7 @@ def test_config_defaults():
     assert cfg.project_prefix == 'cslr'
     assert cfg.docker_socket == '/var/run/docker.sock'
     assert cfg.etc_dir == '/etc/cslr'
+    assert cfg.ray_state_dir == '/var/lib/cslr/ray'
 
 
 # ---------------------------------------------------------------- Docker API

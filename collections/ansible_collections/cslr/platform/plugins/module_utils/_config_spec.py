@@ -126,6 +126,15 @@ VARIABLES = (
     Var('cslr_admin_networks', 'list', [], 'Networks (CIDR), besides the cluster network, allowed to reach the '
         'user-facing ports: MLflow, health, Ray dashboard and client server, Marimo, Redis. Empty: cluster network '
         'only.', 'config', elements='str', fmt='cidr'),
+    Var('cslr_stack_wait_timeout', 'int', 300, 'Seconds a stack may take to become healthy after '
+        '`docker compose up` before the run fails (pulling images is not included).', 'config', minimum=10,
+        maximum=3600),
+    Var('cslr_teardown_delete_data', 'bool', False, '`playbooks/teardown.yml` only: also delete the stacks\' '
+        'Docker volumes and data directories (MLflow runs and artifacts, Redis data). The run lists what it '
+        'deletes; without it teardown keeps all data.', 'config'),
+    Var('cslr_teardown_stacks', 'list', ['marimo', 'redis', 'mlflow', 'ray', 'health'], '`playbooks/teardown.yml` '
+        'only: the stacks to stop.', 'config', elements='str',
+        choices=['marimo', 'redis', 'mlflow', 'ray', 'health']),
     Var('cslr_head_address', 'str', None, 'Explicit Ray head address (`HOST` or `HOST:PORT`, the original '
         '`nodes.head_address`). null: the head is elected among `cslr_ray_head_candidates`.', 'ray', fmt='address',
         nullable=True),
@@ -220,8 +229,11 @@ VARIABLES = (
         nullable=True),
     Var('cslr_ray_memory', 'str', None, 'Memory limit of the Ray container (`8g`, `8192m`). null: no limit.',
         'ray', scope='host', fmt='memory', nullable=True),
-    Var('cslr_ray_shm_size', 'str', '2g', 'Size of /dev/shm in the Ray container (Ray\'s object store lives '
-        'there; about 30% of the memory).', 'ray', scope='host', fmt='memory'),
+    Var('cslr_ray_shm_size', 'str', None, 'Size of /dev/shm in the Ray container (Ray\'s object store lives '
+        'there). null: 30% of `cslr_ray_memory`, or of the host\'s memory when that is null (Ray\'s own object '
+        'store default).', 'ray', scope='host', fmt='memory', nullable=True),
+    Var('cslr_ray_log_dir', 'str', '/var/log/cslr-platform/ray', 'Host directory that keeps Ray\'s logs and '
+        'session files across container restarts (mounted at /tmp/ray).', 'config', fmt='path'),
     Var('cslr_ray_gcs_port', **dict(_PORT, default=6379, description='Ray GCS port of the head (the original '
                                     '`head_port`); workers connect to it.', owner='ray')),
     Var('cslr_ray_client_server_port', **dict(_PORT, default=10001, description='Ray client server port of the '
@@ -271,6 +283,14 @@ VARIABLES = (
     Var('cslr_mlflow_allowed_hosts', 'list', [], 'Extra names clients use in the Host header (MLflow >= 3.5 '
         'rejects others); the MLflow host\'s inventory name and cluster address are always allowed.', 'mlflow',
         elements='str'),
+    Var('cslr_mlflow_workers', 'int', 4, 'Worker processes of the MLflow server (`--workers`).', 'mlflow',
+        minimum=1, maximum=64),
+    Var('cslr_mlflow_backup_dir', 'str', "{{ lookup('ansible.builtin.env', 'HOME') }}/cslr-platform-backups",
+        'Directory on the controller where `playbooks/mlflow_backup.yml` stores database dumps '
+        '(`mlflow-<host>-<UTC timestamp>.dump`).', 'mlflow'),
+    Var('cslr_mlflow_restore_file', 'str', None, '`playbooks/mlflow_restore.yml` only: the dump on the controller '
+        'to restore (a file written by `mlflow_backup.yml`). It replaces the MLflow database.', 'mlflow',
+        nullable=True),
     Var('cslr_mlflow_memory', 'str', None, 'Memory limit of the MLflow container. null: no limit.', 'mlflow',
         fmt='memory', nullable=True),
     # ------------------------------------------------------------------ postgres
@@ -306,6 +326,11 @@ VARIABLES = (
         scope='host', fmt='memory', nullable=True),
     Var('cslr_marimo_shm_size', 'str', '1g', 'Size of /dev/shm in the Marimo container.', 'marimo',
         scope='host', fmt='memory'),
+    Var('cslr_marimo_notebooks_dir', 'str', '/srv/cslr-platform/marimo', 'Host directory of the notebooks '
+        '(mounted as Marimo\'s working directory; kept by teardown).', 'config', scope='host', fmt='path'),
+    Var('cslr_marimo_token', 'str', None, 'Password of the Marimo editor (`--token-password`). null: no token, '
+        'reachable from the cluster and admin networks only. Keep it in Ansible Vault.', 'marimo', secret=True,
+        nullable=True),
 )
 
 BY_NAME = dict((v.name, v) for v in VARIABLES)

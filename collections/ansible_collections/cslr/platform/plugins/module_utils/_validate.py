@@ -452,8 +452,17 @@ def check_scope(cfg, out):
                     'setting)', 'set it once in group_vars/all.yml and remove host-level overrides', raw=True)
 
 
+# Secrets reach the containers through a Compose env file, each value single-quoted (taken
+# literally: no `$` interpolation); these characters cannot be expressed there.
+SECRET_FORBIDDEN = ("'", '\n', '\r', '\x00')
+
+
 def password_problem(value, what):
     """(message, fix) for an insecure password string, else None."""
+    if any(c in value for c in SECRET_FORBIDDEN):
+        return ('%s password contains a single quote, a line break or a NUL character' % (what[0].upper() + what[1:]),
+                'choose a password without them (e.g. `openssl rand -base64 24`): secrets reach the containers '
+                'through a single-quoted Compose env file')
     if value.strip().lower() in spec.INSECURE_PASSWORDS or len(set(value)) <= 2:
         return ('Insecure %s password' % what,
                 'choose a long random password (e.g. `openssl rand -base64 24`) and keep it in ansible-vault')
@@ -477,6 +486,11 @@ def check_secrets(cfg, out):
             bad = password_problem(value, 'Redis')
             if bad:
                 out.add([host], 'cslr_redis_password', value, bad[0], bad[1], secret=True)
+        value = cfg.get(host, 'cslr_marimo_token')
+        if _enabled(cfg.get(host, 'cslr_marimo_enabled')) and isinstance(value, str):
+            bad = password_problem(value, 'Marimo token')
+            if bad:
+                out.add([host], 'cslr_marimo_token', value, bad[0], bad[1], secret=True)
 
 
 def host_ports(cfg, host):
@@ -687,6 +701,24 @@ def check_gpu(cfg, out):
                     'add the host to %s or set cslr_marimo_gpus: 0' % spec.GROUP_GPU)
 
 
+def memory_mib(value):
+    """'8g' / '512m' -> MiB (int), else None."""
+    if not isinstance(value, str) or not re.match(r'^\d+[gmGM]$', value):
+        return None
+    return int(value[:-1]) * (1024 if value[-1] in 'gG' else 1)
+
+
+def check_memory(cfg, out):
+    for host in cfg.cluster:
+        if not _enabled(cfg.get(host, 'cslr_ray_enabled')):
+            continue
+        shm, mem = cfg.get(host, 'cslr_ray_shm_size'), cfg.get(host, 'cslr_ray_memory')
+        if memory_mib(shm) and memory_mib(mem) and memory_mib(shm) >= memory_mib(mem):
+            out.add([host], 'cslr_ray_shm_size', shm, 'is not smaller than cslr_ray_memory (%s): /dev/shm counts '
+                    'against the container\'s memory limit, Ray\'s workers would have none left' % mem,
+                    'leave cslr_ray_shm_size null (30%% of the memory) or set it below %s' % mem)
+
+
 def merge(errors, cluster):
     """One error per (variable, value, message, fix), with the union of hosts, first-seen order."""
     merged = []
@@ -718,6 +750,7 @@ def validate(hostvars, groups, external=()):
     check_scope(cfg, out)
     check_required(cfg, out)
     check_secrets(cfg, out)
+    check_memory(cfg, out)
     check_addresses(cfg, out)
     check_ports(cfg, out)
     check_ray_versions(cfg, out)

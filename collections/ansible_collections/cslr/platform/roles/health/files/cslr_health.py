@@ -1,7 +1,8 @@
 # Run as `python3 cslr_health.py` (no shebang: ansible-test sanity allows none on a non-executable file).
 # -*- coding: utf-8 -*-
 # Copyright: cslr.platform maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """cslr.platform health service: one small HTTP server per cluster host.
 
 Standard library only (Python >= 3.9). It runs inside a container with host
@@ -13,9 +14,16 @@ Endpoints
   GET /         200, JSON:
                   host             CSLR_HOST, else the container's hostname
                   cluster_address  CSLR_CLUSTER_ADDRESS (null when unset)
-                  ray_role         "head", "worker" or "none": the file
-                                   <etc>/ray_role (written by Ansible after the
-                                   election), else env CSLR_RAY_ROLE, else "none"
+                  ray_role         "head", "worker" or "none". When Docker
+                                   answers: "none" unless the Ray stack's
+                                   container (project <prefix>-ray) runs; then
+                                   the role the Ray entrypoint reports in
+                                   <state>/role (it decides again at every
+                                   container start, e.g. after a failover).
+                                   Otherwise, or without that file: the file
+                                   <etc>/ray_role (written by Ansible after
+                                   the election), else env CSLR_RAY_ROLE,
+                                   else "none"
                   ray_version      env CSLR_RAY_VERSION, else <etc>/ray_version,
                                    else null
                   gpu_count        <etc>/gpu_count, else env CSLR_GPU_COUNT,
@@ -48,6 +56,8 @@ Environment
   CSLR_RAY_VERSION       Ray version reported (else <etc>/ray_version)
   CSLR_GPU_COUNT         fallback when <etc>/gpu_count is missing
   CSLR_ETC_DIR           directory of the files above (default /etc/cslr)
+  CSLR_RAY_STATE_DIR     the Ray entrypoint's state directory (file `role`;
+                         default /var/lib/cslr/ray)
   CSLR_DOCKER_SOCKET     Docker Engine socket (default /var/run/docker.sock)
   CSLR_DOCKER_TIMEOUT    seconds per Docker API call (default 2)
   CSLR_HEALTH_ACCESS_LOG "1" logs every request to stderr (default: errors only)
@@ -92,6 +102,7 @@ class Config(object):
         self.ray_version = env.get('CSLR_RAY_VERSION') or None
         self.gpu_count = env.get('CSLR_GPU_COUNT') or None
         self.etc_dir = env.get('CSLR_ETC_DIR') or '/etc/cslr'
+        self.ray_state_dir = env.get('CSLR_RAY_STATE_DIR') or '/var/lib/cslr/ray'
         self.docker_socket = env.get('CSLR_DOCKER_SOCKET') or '/var/run/docker.sock'
         self.docker_timeout = float(env.get('CSLR_DOCKER_TIMEOUT') or 2)
         self.access_log = (env.get('CSLR_HEALTH_ACCESS_LOG') or '') == '1'
@@ -203,10 +214,22 @@ def _read_file(path):
         return None
 
 
-def ray_role(cfg):
+def _valid_role(role):
+    role = (role or '').lower()
+    return role if role in RAY_ROLES else None
+
+
+def ray_role(cfg, stacks=None):
+    """This host's Ray role. stacks: read_stacks()'s answer when Docker answered, else None."""
+    if stacks is not None:
+        ray = stacks.get(cfg.project_prefix + '-ray') or []
+        if not any(member['state'] == 'running' for member in ray):
+            return 'none'
+        live = _valid_role(_read_file(os.path.join(cfg.ray_state_dir, 'role')))
+        if live:
+            return live
     role = _read_file(os.path.join(cfg.etc_dir, 'ray_role')) or cfg.ray_role or 'none'
-    role = role.lower()
-    return role if role in RAY_ROLES else 'none'
+    return _valid_role(role) or 'none'
 
 
 def ray_version(cfg):
@@ -226,7 +249,7 @@ def status(cfg):
     return {
         'host': cfg.host,
         'cluster_address': cfg.cluster_address,
-        'ray_role': ray_role(cfg),
+        'ray_role': ray_role(cfg, stacks if docker == 'ok' else None),
         'ray_version': ray_version(cfg),
         'gpu_count': gpu_count(cfg),
         'stacks': stacks,

@@ -34,6 +34,13 @@ lost on the way):
   CSLR_HEAD_ADDRESS        head override, "addr" or "addr:port"
   CSLR_GCS_PORT            GCS port of every candidate (default 6379)
   CSLR_INITIAL_HEAD        host (or address) the Ansible election chose; claims first
+                           (default: the file <CSLR_STATE_DIR>/elected_head, which Ansible
+                           writes after each election: the compose file, and so the
+                           container, stays the same when the head changes)
+  CSLR_STATE_DIR           directory shared with the host (optional): the entrypoint writes
+                           `role` (head/worker) and `gcs_address` there once it decided,
+                           and removes them at start; the health service and the container
+                           health check read them
   CSLR_CLAIM_STEP_SECONDS  claiming slot per rank (default 10; longer than a GCS start)
   CSLR_RECHECK_SECONDS     how long a new head watches for a second head (default 3 steps, >= 30)
   CSLR_RAY_START_ARGS      extra `ray start` arguments for head and worker (shell words)
@@ -44,6 +51,10 @@ lost on the way):
   CSLR_JOIN_BACKOFF_MAX    longest wait between probes while waiting for a head (default 30)
 The entrypoint sets --head/--port or --address, --node-ip-address and --block
 itself; do not pass them in the extra arguments.
+
+`cslr_ray_entrypoint.py --healthcheck` is the container's health check: healthy when a
+raylet process runs in the container and the GCS it joined (<CSLR_STATE_DIR>/gcs_address)
+answers `ray health-check`: it asks Ray, not a TCP port.
 """
 
 from __future__ import annotations
@@ -116,7 +127,10 @@ class Config(object):
         except (ValueError, _election.ElectionError) as exc:
             raise ConfigError(str(exc))
         self.node_name = env.get('CSLR_NODE_NAME', '').strip() or None
+        self.state_dir = env.get('CSLR_STATE_DIR', '').strip() or None
         self.initial_head = env.get('CSLR_INITIAL_HEAD', '').strip() or None
+        if not self.initial_head and self.state_dir:
+            self.initial_head = read_state(self.state_dir, 'elected_head')
         self.claim_step = _float(env, 'CSLR_CLAIM_STEP_SECONDS', 10)
         self.recheck_seconds = _float(env, 'CSLR_RECHECK_SECONDS', max(3 * self.claim_step, 30))
         self.probe_timeout = _float(env, 'CSLR_PROBE_TIMEOUT', _election.DEFAULT_PROBE_TIMEOUT) or 1.0
@@ -150,6 +164,34 @@ class Config(object):
         self.rank = [h for h, dummy in ranked].index(self.me) if self.is_candidate else None
 
 
+def read_state(state_dir, name):
+    try:
+        with open(os.path.join(state_dir, name)) as f:
+            return f.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write_state(state_dir, **values):
+    """Write (value str) or remove (value None) files of the state directory, atomically each."""
+    if not state_dir:
+        return
+    for name, value in values.items():
+        path = os.path.join(state_dir, name)
+        try:
+            if value is None:
+                if os.path.exists(path):
+                    os.unlink(path)
+                continue
+            tmp = path + '.tmp'
+            with open(tmp, 'w') as f:
+                f.write(value + '\n')
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, path)
+        except OSError as exc:
+            log('cannot update %s: %s' % (path, exc))
+
+
 def subprocess_runner(argv, timeout):
     """Runner for _election.CommandProbe: (rc, out, err); rc None on timeout."""
     try:
@@ -176,6 +218,8 @@ class RayLauncher(object):
                                        '--node-ip-address=%s' % self.cfg.node_address] + self.cfg.start_args + self.cfg.worker_args
 
     def start_head(self):
+        write_state(self.cfg.state_dir, role='head', gcs_address=_election.format_host_port(
+            self.cfg.node_address, self.cfg.gcs_port))
         argv = self.head_argv()
         log('starting head: %s' % ' '.join(shlex.quote(a) for a in argv))
         self.child = subprocess.Popen(argv)  # pylint: disable=consider-using-with
@@ -205,6 +249,7 @@ class RayLauncher(object):
         return handle.wait()
 
     def exec_worker(self, gcs_address):
+        write_state(self.cfg.state_dir, role='worker', gcs_address=gcs_address)
         argv = self.worker_argv(gcs_address)
         log('joining %s as worker: %s' % (gcs_address, ' '.join(shlex.quote(a) for a in argv)))
         sys.stdout.flush()
@@ -348,16 +393,58 @@ class Entrypoint(object):
             role, address = self.decide()
 
 
-def main(env=None):
+def raylet_running(proc='/proc'):
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, pid, 'comm')) as f:
+                if f.read().strip() == 'raylet':
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def healthcheck(env=None, runner=subprocess_runner, proc='/proc'):
+    """Exit status of the container health check (0 healthy), with one line of reason."""
+    env = os.environ if env is None else env
+    state_dir = env.get('CSLR_STATE_DIR', '').strip()
+    gcs = read_state(state_dir, 'gcs_address') if state_dir else None
+    if not gcs:
+        print('unhealthy: no head/worker decision yet (no %s/gcs_address)' % (state_dir or 'CSLR_STATE_DIR'))
+        return 1
+    if not raylet_running(proc):
+        print('unhealthy: no raylet process')
+        return 1
+    command = shlex.split(env.get('CSLR_RAY_COMMAND', '').strip() or 'ray')
+    timeout = _float(env, 'CSLR_PROBE_TIMEOUT', _election.DEFAULT_PROBE_TIMEOUT) or 10.0
+    rc, out, err = runner(command + ['health-check', '--address', gcs], timeout)
+    if rc != 0:
+        print('unhealthy: ray health-check --address %s: %s' % (
+            gcs, 'timed out' if rc is None else (err or out).strip()[-300:] or 'exit %s' % rc))
+        return 1
+    print('healthy: raylet runs, GCS %s answers' % gcs)
+    return 0
+
+
+def main(env=None, argv=()):
+    if list(argv[:1]) == ['--healthcheck']:
+        try:
+            return healthcheck(env)
+        except ConfigError as exc:
+            print('unhealthy: %s' % exc)
+            return 1
     try:
         cfg = Config(env)
     except ConfigError as exc:
         log('configuration error: %s' % exc)
         return 2
+    write_state(cfg.state_dir, role=None, gcs_address=None)
     probe = _election.CommandProbe(subprocess_runner, command=cfg.ray_command, timeout=cfg.probe_timeout)
     rc = Entrypoint(cfg, probe, RayLauncher(cfg)).run()
     return rc if isinstance(rc, int) else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(argv=sys.argv[1:]))

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: cslr.platform maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for module_utils/_election.py: the head election rules as a table of cases."""
 
 from __future__ import annotations
