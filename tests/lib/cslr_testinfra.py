@@ -40,16 +40,32 @@ class Lab:
     def address(self, name):
         return self.hostvars[name]["cslr_cluster_address"]
 
+    def var(self, name, variable, default=None):
+        return self.hostvars[name].get(variable, default)
+
+    def container_ids(self):
+        """{host: sorted IDs of the containers running in its Docker engine}."""
+        return {h: sorted(self.host(h).check_output("docker ps -q --no-trunc").split())
+                for h in self.group("cslr_cluster")}
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def run_playbook(playbook, *args):
+    """Run a playbook of the checkout (path relative to its root) against CSLR_TEST_INVENTORY;
+    returns (result, {host: changed})."""
+    import re
+
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_FORCE_COLOR", None)  # molecule forces colour; the recap is parsed below
+    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                          "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(ROOT, playbook)] + list(args),
+                         capture_output=True, text=True, env=env, cwd=ROOT)
+    recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", res.stdout, re.M)}
+    return res, recap
+
 
 def run_site(*args):
     """Run the checkout's site.yml against CSLR_TEST_INVENTORY; returns (result, {host: changed})."""
-    import re
-
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    env.pop("ANSIBLE_FORCE_COLOR", None)  # molecule forces colour; the recap is parsed below
-    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                          "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(root, "site.yml")] + list(args),
-                         capture_output=True, text=True, env=env, cwd=root)
-    recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", res.stdout, re.M)}
-    return res, recap
+    return run_playbook("site.yml", *args)

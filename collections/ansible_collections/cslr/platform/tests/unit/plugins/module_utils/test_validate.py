@@ -368,7 +368,7 @@ def test_gpu_services(per_host, expected):
     ('cslr_admin_networks', ['10.0.0.0/33'], 'item 1 "10.0.0.0/33": Invalid subnet format'),
     ('cslr_hosts_file_extra_aliases', {'q': ['x']}, 'key "q" names no inventory host'),
     ('cslr_project_name', 'My Lab', 'must be lower-case letters'),
-    ('cslr_ray_shm_size', None, 'must not be null'),
+    ('cslr_ray_shm_size', '2x', 'Memory format must match'),
 ])
 def test_single_values(name, value, expected):
     found = one(hostvars({name: value}))
@@ -433,3 +433,17 @@ def test_external_role_variables_are_known_and_typed():
         '[all hosts] cslr_firewall_enabled = "yes": is the string "yes", not a boolean. Fix: write true without '
         'quotes',
     ]
+
+
+def test_ray_shm_must_be_below_the_memory_limit():
+    found = one(hostvars({'cslr_ray_shm_size': '2g', 'cslr_ray_memory': '2g'}))
+    assert 'cslr_ray_shm_size' in found and 'is not smaller than cslr_ray_memory' in found
+    assert lines(hostvars({'cslr_ray_shm_size': '512m', 'cslr_ray_memory': '2g'})) == []
+    assert lines(hostvars({'cslr_ray_shm_size': None, 'cslr_ray_memory': '2g'})) == []
+
+
+@pytest.mark.parametrize('value', ["it's-a-long-passphrase", 'line-one-passphrase\nline-two'])
+def test_secret_characters_the_env_file_cannot_hold(value):
+    found = one(hostvars({'cslr_postgres_password': value}))
+    assert 'single quote, a line break' in found
+    assert value not in found

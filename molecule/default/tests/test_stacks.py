@@ -1,0 +1,163 @@
+"""The stacks on the converged scenario: health JSON on every host, a Ray job that runs a task
+on every host and logs a metric and an artifact to MLflow from a worker, read back over MLflow's
+REST API from a third host; secrets stay out of argv and world-readable files; the optional
+Redis and Marimo stacks where the inventory enables them."""
+import json
+import os
+import shlex
+import uuid
+
+import pytest
+
+from cslr_testinfra import Lab
+
+LAB = Lab()
+HOSTS = LAB.group("cslr_cluster")
+CANDIDATES = LAB.group("cslr_ray_head_candidates")
+HEAD = CANDIDATES[0]
+MLFLOW = LAB.group("cslr_mlflow_hosts")[0]
+PREFIX = LAB.var(HEAD, "cslr_project_name", "cslr")
+JOB_DIR = os.path.join(os.path.dirname(__file__), "jobs")
+
+
+def health(name):
+    out = LAB.host(name).check_output(
+        "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8888/', timeout=5).read().decode())\"")
+    return json.loads(out)
+
+
+def expected_stacks(name):
+    stacks = {PREFIX + "-health": ["health"], PREFIX + "-ray": ["ray"]}
+    if name == MLFLOW:
+        stacks[PREFIX + "-mlflow"] = ["mlflow", "postgres"]
+    if LAB.var(name, "cslr_redis_enabled"):
+        stacks[PREFIX + "-redis"] = ["redis"]
+    if LAB.var(name, "cslr_marimo_enabled"):
+        stacks[PREFIX + "-marimo"] = ["marimo"]
+    return stacks
+
+
+def mlflow_get(from_host, path):
+    """GET http://<MLflow host name>:5000<path> from another host (names from /etc/hosts)."""
+    url = "http://%s:5000%s" % (MLFLOW, path)
+    return LAB.host(from_host).check_output(
+        "python3 -c %s" % shlex.quote("import urllib.request; print(urllib.request.urlopen(%r, timeout=10).read().decode())" % url))
+
+
+def submit_job(experiment):
+    """ray job submit on the head (Jobs API, working dir uploaded) -> the job's JSON line."""
+    worker = [h for h in HOSTS if h not in (MLFLOW, HEAD)][0]
+    head = LAB.host(HEAD)
+    marker = uuid.uuid4().hex[:8]
+    with open(os.path.join(JOB_DIR, "cluster_job.py")) as f:
+        source = f.read()
+    head.check_output("mkdir -p /root/cslr-job && cat > /root/cslr-job/cluster_job.py << 'CSLR_EOF'\n%s\nCSLR_EOF" % source)
+    head.check_output("docker cp /root/cslr-job %s-ray:/tmp/" % PREFIX)
+    out = head.check_output(
+        "docker exec %s-ray ray job submit --address http://127.0.0.1:8265 --working-dir /tmp/cslr-job "
+        "-- python3 cluster_job.py %s %s %s" % (PREFIX, LAB.address(worker), experiment, marker))
+    line = [ln for ln in out.splitlines() if ln.startswith('{"ran_on"')]
+    assert line, out[-3000:]
+    return worker, marker, json.loads(line[-1])
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_health_json(name):
+    data = health(name)
+    assert data["host"] == name
+    assert data["cluster_address"] == LAB.address(name)
+    assert data["ray_role"] == ("head" if name == HEAD else "worker")
+    assert data["ray_version"] == LAB.var(name, "cslr_ray_version")
+    assert data["gpu_count"] == 0
+    assert data["docker"] == "ok"
+    stacks = data["stacks"]
+    assert sorted(stacks) == sorted(expected_stacks(name)), stacks
+    for project, services in expected_stacks(name).items():
+        assert sorted(m["service"] for m in stacks[project]) == services
+        for member in stacks[project]:
+            assert (member["state"], member["health"]) == ("running", "healthy"), (project, member)
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_ray_node_uses_host_network_and_pinned_ports(name):
+    host = LAB.host(name)
+    inspect = json.loads(host.check_output("docker inspect %s-ray" % PREFIX))[0]
+    assert inspect["HostConfig"]["NetworkMode"] == "host"
+    assert inspect["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert inspect["HostConfig"]["ShmSize"] == 512 * 1024 * 1024
+    assert inspect["HostConfig"]["Memory"] == 2 * 1024 ** 3
+    # raylet listens on the pinned node manager port on the cluster address
+    listening = host.check_output("docker exec %s-ray sh -c 'cat /proc/net/tcp'" % PREFIX)
+    assert ":%04X " % 6800 in listening
+    # Ray's session directories (logs) are on the host (session_latest links inside the container)
+    assert host.run("ls -d /var/log/cslr-platform/ray/session_2*/logs/raylet.out").rc == 0
+
+
+def test_ray_job_runs_everywhere_and_logs_to_mlflow_from_a_worker():
+    worker, marker, result = submit_job("cslr-molecule")
+    assert result["ran_on"] == sorted(LAB.address(h) for h in HOSTS)
+    assert result["logged_from"] == LAB.address(worker)
+    reader = [h for h in HOSTS if h not in (worker,)][-1]
+    run = json.loads(mlflow_get(reader, "/api/2.0/mlflow/runs/get?run_id=" + result["run_id"]))["run"]
+    assert {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"accuracy": 0.875}
+    assert run["info"]["artifact_uri"].startswith("mlflow-artifacts:/")
+    listing = json.loads(mlflow_get(reader, "/api/2.0/mlflow/artifacts/list?run_id=" + result["run_id"]))
+    name = "cslr-artifact-%s.txt" % marker
+    assert [f["path"] for f in listing["files"]] == [name]
+    content = mlflow_get(reader, "/get-artifact?path=%s&run_uuid=%s" % (name, result["run_id"]))
+    assert content.strip() == "artifact %s from %s" % (marker, LAB.address(worker))
+
+
+def test_mlflow_data_in_postgres_and_artifact_volume():
+    host = LAB.host(MLFLOW)
+    count = host.check_output("docker exec %s-postgres psql -U mlflow -d mlflow -tAc 'SELECT count(*) FROM runs'" % PREFIX)
+    assert int(count) >= 1
+    volumes = host.check_output("docker volume ls -q").split()
+    assert {PREFIX + "-mlflow-postgres", PREFIX + "-mlflow-artifacts"} <= set(volumes)
+
+
+def test_secrets_only_in_root_only_env_files():
+    host = LAB.host(MLFLOW)
+    password = LAB.var(MLFLOW, "cslr_postgres_password")
+    base = "/opt/cslr-platform/mlflow"
+    for name in ("postgres.env", "mlflow.env"):
+        f = host.file("%s/%s" % (base, name))
+        assert (f.user, f.mode) == ("root", 0o600)
+    compose = host.file(base + "/compose.yaml")
+    assert compose.mode == 0o640
+    assert password not in compose.content_string
+    for container in ("mlflow", "postgres"):
+        inspect = json.loads(host.check_output("docker inspect %s-%s" % (PREFIX, container)))[0]
+        assert password not in " ".join(inspect["Args"] + [inspect["Path"]])
+    assert password not in host.check_output("ps -eo args")
+
+
+def test_redis_requires_its_password():
+    hosts = [h for h in HOSTS if LAB.var(h, "cslr_redis_enabled")]
+    assert hosts, "the scenario enables Redis on one host"
+    name = hosts[0]
+    host, password = LAB.host(name), LAB.var(name, "cslr_redis_password")
+    peer = LAB.host([h for h in HOSTS if h != name][0])
+    # from a peer host, over the published port: no password -> NOAUTH; with it -> PONG
+    out = peer.run("docker run --rm --network host --entrypoint redis-cli %s -h %s -p 6381 ping"
+                   % (LAB.var(name, "cslr_redis_image"), LAB.address(name)))
+    assert "NOAUTH" in out.stdout + out.stderr
+    out = peer.check_output("docker run --rm --network host -e REDISCLI_AUTH=%s --entrypoint redis-cli %s -h %s -p 6381 ping"
+                            % (password, LAB.var(name, "cslr_redis_image"), LAB.address(name)))
+    assert out.strip() == "PONG"
+    assert password not in host.check_output("ps -eo args")
+
+
+def test_marimo_serves_notebooks_with_a_token():
+    hosts = [h for h in HOSTS if LAB.var(h, "cslr_marimo_enabled")]
+    assert hosts, "the scenario enables Marimo on one host"
+    name = hosts[0]
+    host, token = LAB.host(name), LAB.var(name, "cslr_marimo_token")
+    peer = LAB.host([h for h in HOSTS if h != name][0])
+    url = "http://%s:8080" % LAB.address(name)
+    code = "import urllib.request, urllib.error\ntry:\n  print(urllib.request.urlopen(%r, timeout=10).status)\nexcept urllib.error.HTTPError as e:\n  print(e.code)"
+    assert peer.check_output("python3 -c %s" % shlex.quote(code % (url + "/health"))).strip() == "200"
+    assert peer.check_output("python3 -c %s" % shlex.quote(code % (url + "/"))).strip() in ("401", "403")
+    assert peer.check_output("python3 -c %s" % shlex.quote(code % (url + "/?access_token=" + token))).strip() == "200"
+    assert host.file("/srv/cslr-platform/marimo").is_directory
+    assert token not in host.check_output("ps -eo args")
