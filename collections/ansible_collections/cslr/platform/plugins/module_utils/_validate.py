@@ -44,7 +44,10 @@ RULES = (
                  '`cslr_postgres_password` when MLflow is enabled.'),
     ('scope', 'Cluster-wide (global) variables have the same value on every host.'),
     ('secrets', 'Database and Redis passwords are not well-known defaults (including the original tool\'s '
-                'example passwords) and have at least 12 characters.'),
+                'example passwords), have at least 12 characters and hold no quote or line break (they reach the '
+                'containers through a single-quoted Compose env file; the Redis password also no double quote, '
+                'backslash or blank: it is written into redis.conf). The same applies to the Marimo token.'),
+    ('memory', 'Ray\'s `/dev/shm` (`cslr_ray_shm_size`) is smaller than the Ray container\'s memory limit.'),
     ('ports', 'Per host, the ports of the services enabled ON THAT HOST are distinct: health, Ray\'s pinned ports '
               'and its worker port range (min <= max), MLflow on the MLflow host, Redis and Marimo where enabled.'),
     ('addresses', 'Cluster addresses are unique, inside `cslr_cluster_network`, and neither its network nor its '
@@ -484,6 +487,9 @@ def check_secrets(cfg, out):
         value = cfg.get(host, 'cslr_redis_password')
         if _enabled(cfg.get(host, 'cslr_redis_enabled')) and isinstance(value, str):
             bad = password_problem(value, 'Redis')
+            if not bad and any(c in value for c in '"\\ \t'):
+                bad = ('Redis password contains a double quote, a backslash or a blank',
+                       'choose one without them (e.g. `openssl rand -base64 24`): it is written into redis.conf')
             if bad:
                 out.add([host], 'cslr_redis_password', value, bad[0], bad[1], secret=True)
         value = cfg.get(host, 'cslr_marimo_token')

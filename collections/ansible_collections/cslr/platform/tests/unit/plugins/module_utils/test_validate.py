@@ -447,3 +447,9 @@ def test_secret_characters_the_env_file_cannot_hold(value):
     found = one(hostvars({'cslr_postgres_password': value}))
     assert 'single quote, a line break' in found
     assert value not in found
+
+
+@pytest.mark.parametrize('value', ['has "quotes" in-it-long', 'back\\slash-long-enough', 'has a blank-long-enough'])
+def test_redis_password_must_fit_redis_conf(value):
+    found = one(hostvars({'cslr_redis_enabled': True, 'cslr_redis_password': value}))
+    assert 'cslr_redis_password' in found and 'double quote, a backslash or a blank' in found
