@@ -132,20 +132,45 @@ def test_secrets_only_in_root_only_env_files():
     assert password not in host.check_output("ps -eo args")
 
 
+def peer_python(peer, code):
+    return LAB.host(peer).check_output("python3 -c %s" % shlex.quote(code)).strip()
+
+
+REDIS_TALK = """
+import socket
+s = socket.create_connection((%r, %d), timeout=10)
+s.sendall(%r + b'QUIT\\r\\n')
+data = b''
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode().replace('\\r\\n', ' ').strip())
+"""
+
+HTTP_STATUS = """
+import http.client
+c = http.client.HTTPConnection(%r, %d, timeout=10)
+c.request('GET', %r)
+print(c.getresponse().status)
+"""
+
+
 def test_redis_requires_its_password():
     hosts = [h for h in HOSTS if LAB.var(h, "cslr_redis_enabled")]
     assert hosts, "the scenario enables Redis on one host"
     name = hosts[0]
     host, password = LAB.host(name), LAB.var(name, "cslr_redis_password")
-    peer = LAB.host([h for h in HOSTS if h != name][0])
-    # from a peer host, over the published port: no password -> NOAUTH; with it -> PONG
-    out = peer.run("docker run --rm --network host --entrypoint redis-cli %s -h %s -p 6381 ping"
-                   % (LAB.var(name, "cslr_redis_image"), LAB.address(name)))
-    assert "NOAUTH" in out.stdout + out.stderr
-    out = peer.check_output("docker run --rm --network host -e REDISCLI_AUTH=%s --entrypoint redis-cli %s -h %s -p 6381 ping"
-                            % (password, LAB.var(name, "cslr_redis_image"), LAB.address(name)))
-    assert out.strip() == "PONG"
+    peer = [h for h in HOSTS if h != name][0]
+    # from a peer host, over the published port (RESP inline commands)
+    out = peer_python(peer, REDIS_TALK % (LAB.address(name), 6381, b"PING\r\n"))
+    assert out.startswith("-NOAUTH"), out
+    out = peer_python(peer, REDIS_TALK % (LAB.address(name), 6381,
+                                          ("AUTH %s\r\nSET cslr-k v\r\nGET cslr-k\r\n" % password).encode()))
+    assert out.split() == ["+OK", "+OK", "$1", "v", "+OK"], out
     assert password not in host.check_output("ps -eo args")
+    assert "cslr-lab-redis-data" in host.check_output("docker volume ls -q").split()
 
 
 def test_marimo_serves_notebooks_with_a_token():
@@ -153,11 +178,11 @@ def test_marimo_serves_notebooks_with_a_token():
     assert hosts, "the scenario enables Marimo on one host"
     name = hosts[0]
     host, token = LAB.host(name), LAB.var(name, "cslr_marimo_token")
-    peer = LAB.host([h for h in HOSTS if h != name][0])
-    url = "http://%s:8080" % LAB.address(name)
-    code = "import urllib.request, urllib.error\ntry:\n  print(urllib.request.urlopen(%r, timeout=10).status)\nexcept urllib.error.HTTPError as e:\n  print(e.code)"
-    assert peer.check_output("python3 -c %s" % shlex.quote(code % (url + "/health"))).strip() == "200"
-    assert peer.check_output("python3 -c %s" % shlex.quote(code % (url + "/"))).strip() in ("401", "403")
-    assert peer.check_output("python3 -c %s" % shlex.quote(code % (url + "/?access_token=" + token))).strip() == "200"
+    peer = [h for h in HOSTS if h != name][0]
+    address = LAB.address(name)
+    assert peer_python(peer, HTTP_STATUS % (address, 8080, "/health")) == "200"
+    assert peer_python(peer, HTTP_STATUS % (address, 8080, "/api/status")) == "401"   # no token: refused
+    assert peer_python(peer, HTTP_STATUS % (address, 8080, "/")) == "303"             # to the login page
+    assert peer_python(peer, HTTP_STATUS % (address, 8080, "/?access_token=" + token)) == "200"
     assert host.file("/srv/cslr-platform/marimo").is_directory
     assert token not in host.check_output("ps -eo args")
