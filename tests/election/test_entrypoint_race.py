@@ -418,6 +418,23 @@ def test_state_dir_supplies_the_elected_head(ep, tmp_path):
     assert ep.Config(env).initial_head == 'a'
 
 
+def test_state_dir_supplies_the_candidates(ep, tmp_path):
+    """Ansible writes the candidates to the state directory, so a new candidate changes no container."""
+    (tmp_path / 'candidates').write_text('a=127.0.0.1,b=127.0.0.2\n')
+    env = dict(env_for('127.0.0.2'), CSLR_STATE_DIR=str(tmp_path), CSLR_NODE_NAME='b')
+    env.pop('CSLR_CANDIDATES', None)
+    cfg = ep.Config(env)
+    assert cfg.candidates == [('a', '127.0.0.1'), ('b', '127.0.0.2')]
+    assert cfg.is_candidate and cfg.me == 'b'
+    env['CSLR_CANDIDATES'] = 'a=127.0.0.1'   # the environment wins
+    cfg = ep.Config(dict(env, CSLR_NODE_NAME='', CSLR_NODE_ADDRESS='127.0.0.3'))
+    assert cfg.candidates == [('a', '127.0.0.1')] and not cfg.is_candidate
+    (tmp_path / 'candidates').unlink()
+    env.pop('CSLR_CANDIDATES')
+    with pytest.raises(ep.ConfigError, match='no node could ever be head'):
+        ep.Config(env)
+
+
 def test_write_state_is_atomic_and_removes(ep, tmp_path):
     ep.write_state(str(tmp_path), role='worker', gcs_address='10.0.0.1:6379')
     assert (tmp_path / 'role').read_text() == 'worker\n'

@@ -261,6 +261,19 @@ VARIABLES = (
         'original `nodes.cluster.discovery_timeout`).', 'ray', minimum=1, maximum=300),
     Var('cslr_ray_wait_for_head', 'int', 30, 'Seconds a worker waits for the head before giving up (the '
         'original `nodes.cluster.wait_for_head`).', 'ray', minimum=1, maximum=3600),
+    Var('cslr_ray_resolve_split_brain', 'bool', False, 'When the election finds more than one live Ray head '
+        '(split brain), keep the head with the most nodes (ties: candidate order) and restart the other heads as '
+        'workers, instead of failing and naming them. Jobs on the restarted heads are lost.', 'ray'),
+    Var('cslr_rolling_update_serial', 'int', 1, '`playbooks/rolling_update.yml` only: Ray workers updated per '
+        'batch (the play\'s `serial`). Play keywords cannot read inventory variables: give it as an extra variable '
+        '(`-e`, an AWX survey).', 'config', minimum=1, maximum=1000),
+    Var('cslr_rolling_update_max_fail_percentage', 'int', 0, '`playbooks/rolling_update.yml` only: percentage '
+        'of a batch that may fail before the update stops (0: any failure stops it). An extra variable, like '
+        '`cslr_rolling_update_serial`.', 'config', minimum=0,
+        maximum=100),
+    Var('cslr_rolling_update_wait', 'int', 300, '`playbooks/rolling_update.yml` only: seconds the cluster may '
+        'take to show every expected node alive after a batch (workers of a restarted head rejoin on their own, '
+        'after Ray\'s GCS reconnect timeout of 60 s).', 'config', minimum=30, maximum=3600),
     # ------------------------------------------------------------------ health
     Var('cslr_health_enabled', 'bool', True, 'Run the health service on every cluster host (the Ray head '
         'election asks it).', 'health'),

@@ -130,7 +130,7 @@ class Decision(object):
             'live_heads': list(self.live_heads),
             'demote': list(self.demote),
             'probes': dict((k, v.as_dict()) for k, v in self.probes.items()),
-            'unreachable': list(self.unreachable),
+            'unreachable_candidates': list(self.unreachable),
         }
 
 

@@ -220,8 +220,10 @@ demote:
   type: list
   elements: str
   sample: []
-unreachable:
-  description: Candidates missing from O(reachable).
+unreachable_candidates:
+  description:
+    - Candidates missing from O(reachable).
+    - Not named C(unreachable) on purpose, Ansible reads a true C(unreachable) in a result as the host being unreachable.
   returned: success
   type: list
   elements: str

@@ -30,7 +30,9 @@ Environment (all plain strings; the entrypoint never runs `su -`, so nothing is
 lost on the way):
   CSLR_NODE_ADDRESS        required; this host's cluster address (--node-ip-address)
   CSLR_NODE_NAME           inventory name of this host (default: matched by address)
-  CSLR_CANDIDATES          ordered head candidates, "host=addr,host=addr"
+  CSLR_CANDIDATES          ordered head candidates, "host=addr,host=addr" (default: the file
+                           <CSLR_STATE_DIR>/candidates, which Ansible writes: a new candidate
+                           then changes no container, it is read at the next start)
   CSLR_HEAD_ADDRESS        head override, "addr" or "addr:port"
   CSLR_GCS_PORT            GCS port of every candidate (default 6379)
   CSLR_INITIAL_HEAD        host (or address) the Ansible election chose; claims first
@@ -118,8 +120,12 @@ class Config(object):
         self.node_address = env.get('CSLR_NODE_ADDRESS', '').strip()
         if not self.node_address:
             raise ConfigError('CSLR_NODE_ADDRESS is required (the cluster address of this host)')
+        self.state_dir = env.get('CSLR_STATE_DIR', '').strip() or None
+        candidates = env.get('CSLR_CANDIDATES', '').strip()
+        if not candidates and self.state_dir:
+            candidates = read_state(self.state_dir, 'candidates') or ''
         try:
-            self.candidates = _election.parse_candidates_env(env.get('CSLR_CANDIDATES', ''))
+            self.candidates = _election.parse_candidates_env(candidates)
             self.gcs_port = int(env.get('CSLR_GCS_PORT', '').strip() or _election.DEFAULT_GCS_PORT)
             self.head_address = env.get('CSLR_HEAD_ADDRESS', '').strip() or None
             if self.head_address:
@@ -127,7 +133,6 @@ class Config(object):
         except (ValueError, _election.ElectionError) as exc:
             raise ConfigError(str(exc))
         self.node_name = env.get('CSLR_NODE_NAME', '').strip() or None
-        self.state_dir = env.get('CSLR_STATE_DIR', '').strip() or None
         self.initial_head = env.get('CSLR_INITIAL_HEAD', '').strip() or None
         if not self.initial_head and self.state_dir:
             self.initial_head = read_state(self.state_dir, 'elected_head')
@@ -159,7 +164,8 @@ class Config(object):
         except _election.ElectionError as exc:
             raise ConfigError(str(exc))
         if not self.candidates and not self.head_address:
-            raise ConfigError('set CSLR_CANDIDATES or CSLR_HEAD_ADDRESS: no node could ever be head')
+            raise ConfigError('set CSLR_CANDIDATES (or write <CSLR_STATE_DIR>/candidates) or CSLR_HEAD_ADDRESS: '
+                              'no node could ever be head')
         ranked = _election.rank_candidates(self.candidates, self.initial_head)
         self.rank = [h for h, dummy in ranked].index(self.me) if self.is_candidate else None
 

@@ -181,7 +181,7 @@ def test_decision_as_dict():
     data = decision.as_dict()
     assert data['head_gcs_address'] == '10.0.0.2:6379'
     assert data['probes']['h2'] == {'live': True, 'node_count': 4, 'detail': 'GCS', 'failed': False}
-    assert data['unreachable'] == ['h3']
+    assert data['unreachable_candidates'] == ['h3']
     assert data['live_heads'] == ['h2']
 
 
@@ -338,3 +338,10 @@ def test_importable_standalone_without_ansible(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == 'a'
+
+
+def test_decision_never_returns_an_unreachable_key():
+    """Ansible takes a truthy `unreachable` in a module result as "host unreachable"."""
+    decision = E.elect([("h1", "10.0.0.1"), ("h2", "10.0.0.2")], lambda a, p: E.ProbeResult(False), reachable=["h2"])
+    data = decision.as_dict()
+    assert 'unreachable' not in data and data['unreachable_candidates'] == ['h1']

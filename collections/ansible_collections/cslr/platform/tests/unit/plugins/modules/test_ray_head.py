@@ -123,7 +123,7 @@ def test_reachable_and_probe_command_and_timeout_wrapper():
     args = dict(BASE, reachable=['lab2', 'lab3'], probe_command=['docker', 'exec', 'cslr-ray', 'ray'], gcs_port=6380)
     ok, result = run_module(args, fake, timeout_bin='/usr/bin/timeout')
     assert ok
-    assert (result['head_host'], result['head_port'], result['unreachable']) == ('lab2', 6380, ['lab1'])
+    assert (result['head_host'], result['head_port'], result['unreachable_candidates']) == ('lab2', 6380, ['lab1'])
     assert fake.calls[0] == ['/usr/bin/timeout', '-k', '5', '10', 'docker', 'exec', 'cslr-ray', 'ray', 'health-check',
                              '--address', '10.0.0.11:6380', '--skip-version-check']
 
