@@ -26,7 +26,7 @@ all:
 """
 
 
-def render(n, prefix, subnet, network, outsider=False):
+def render(n, prefix, subnet, network, outsider=False, spares=0):
     if n < 1 or n > 200:
         raise SystemExit("lab_inventory: host count must be between 1 and 200, got %d" % n)
     names = ["%s-%d" % (prefix, i) for i in range(1, n + 1)]
@@ -42,6 +42,11 @@ def render(n, prefix, subnet, network, outsider=False):
         out.append("    # Not a cluster member: a machine on the same LAN, for firewall tests.\n")
         out.append("    lab_outsiders:\n      hosts:\n        %s-outsider:\n          lab_address: %s.200\n"
                    % (prefix, subnet))
+    if spares:
+        out.append("    # Not in the cluster yet: created with the lab, added to the cluster by tests (--limit rollouts).\n")
+        out.append("    lab_spares:\n      hosts:\n")
+        for i in range(n + 1, n + spares + 1):
+            out.append("        %s-%d:\n          lab_address: %s.%d\n" % (prefix, i, subnet, 10 + i))
     return "".join(out)
 
 
@@ -53,8 +58,10 @@ def main(argv=None):
     p.add_argument("--network", default="cslr-lab", help="Docker network name")
     p.add_argument("--outsider", action="store_true",
                    help="add a host on the same network that is not in the cluster (group lab_outsiders)")
+    p.add_argument("--spares", type=int, default=0,
+                   help="add N more hosts outside the cluster (group lab_spares) that tests add to it later")
     a = p.parse_args(argv)
-    sys.stdout.write(render(a.count, a.prefix, a.subnet, a.network, a.outsider))
+    sys.stdout.write(render(a.count, a.prefix, a.subnet, a.network, a.outsider, a.spares))
 
 
 if __name__ == "__main__":

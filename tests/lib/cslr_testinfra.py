@@ -16,9 +16,11 @@ def _ansible_inventory_bin():
 
 
 def load_inventory(path=None):
-    path = path or os.environ["CSLR_TEST_INVENTORY"]
+    """path: one inventory source or a list of them (later ones add hosts and groups)."""
+    paths = path if isinstance(path, (list, tuple)) else [path or os.environ["CSLR_TEST_INVENTORY"]]
+    args = [a for p in paths for a in ("-i", p)]
     out = subprocess.run(
-        [_ansible_inventory_bin(), "-i", path, "--list"],
+        [_ansible_inventory_bin()] + args + ["--list"],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(out)
