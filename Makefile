@@ -11,7 +11,7 @@ LAB_HOSTS ?= 3
 LAB_INV   := inventories/lab
 SCENARIOS ?= default
 
-.PHONY: help venv docker images images-check lab lab-hosts lab-down test test-quick unit lint sanity molecule clean
+.PHONY: help venv docker images images-check lab lab-hosts lab-down test test-quick unit lint sanity molecule clean collection ee-context
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,5 +67,12 @@ test: ## The whole suite: unit, lint, sanity, image checks, then every molecule 
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
 
+collection: venv ## Build the collection tarball into dist/ (what AWX/Galaxy install)
+	mkdir -p dist
+	ansible-galaxy collection build --force --output-path dist collections/ansible_collections/cslr/platform
+
+ee-context: collection ## AWX execution environment: build context in context/ (then: ansible-builder build)
+	ansible-builder create -f execution-environment.yml --context context --output-filename Containerfile
+
 clean: ## Remove the venv and caches (not images: scripts/images.sh clean)
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache dist context

@@ -35,6 +35,22 @@ def test_ansible_doc_renders_module_without_warnings(module):
         assert section in res.stdout, (module, section)
 
 
+FILTERS = sorted(f[:-4] for f in os.listdir(os.path.join(COL, "plugins", "filter")) if f.endswith(".yml"))
+
+
+def test_every_filter_is_documented():
+    from ansible_collections.cslr.platform.plugins.filter.platform import FilterModule
+    assert sorted(FilterModule().filters()) == FILTERS
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_ansible_doc_renders_filter_without_warnings(name):
+    res = ansible_doc("-t", "filter", "cslr.platform." + name)
+    assert res.returncode == 0, res.stderr
+    assert "WARNING" not in res.stderr.upper() and "ERROR" not in res.stderr.upper(), res.stderr
+    assert "EXAMPLES" in res.stdout and "RETURN VALUES" in res.stdout, name
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_has_an_argument_spec(role):
     path = os.path.join(COL, "roles", role, "meta", "argument_specs.yml")

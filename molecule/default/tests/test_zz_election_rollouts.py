@@ -162,12 +162,16 @@ def test_head_lost_rerun_elects_the_second_candidate(extra_inventory, new_image)
     old_head, new_head = CANDIDATES[0], CANDIDATES[1]
     remaining = [h for h in HOSTS + [SPARE] if h != old_head]
     subprocess.run(["docker", "stop", old_head], check=True, capture_output=True)
-    res, _ = run_site("-i", extra_inventory, *IMAGE_VARS)
+    # Workers one at a time (cslr_ray_worker_serial): each batch joins before the next starts.
+    res, _ = run_site("-i", extra_inventory, "-e", "cslr_ray_worker_serial=1", *IMAGE_VARS)
     # The lost host fails (the play goes on without it); nothing else may fail.
     stats = recap(res)
     assert stats[old_head]["failed"] + stats[old_head]["unreachable"] >= 1, res.stdout[-3000:]
     assert all(stats[h] == {"failed": 0, "unreachable": 0} for h in remaining), res.stdout[-6000:]
     assert "Ray head: %s" % new_head in res.stdout
+    workers = [h for h in remaining if h != new_head]
+    for n, host in enumerate(workers, 1):
+        assert "Ray workers, batch %d of %d: %s" % (n, len(workers), host) in res.stdout, res.stdout[-6000:]
     assert ray_role(new_head) == "head"
     assert alive_ips(new_head) == sorted(address(h) for h in remaining)
     run_on_every_node(new_head, [address(h) for h in remaining])

@@ -6,10 +6,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 
+from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
+from ansible.parsing.splitter import parse_kv
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.cslr.platform.plugins.module_utils import _config_spec as spec
@@ -35,6 +39,27 @@ def plain(value):
         return [plain(v) for v in value]
     # Vault-encrypted strings and other text-like objects.
     return to_text(value)
+
+
+def key_value_extra_vars():
+    """Names given on the command line as `-e NAME=VALUE`: Ansible passes those as strings."""
+    names = set()
+    for opt in (context.CLIARGS.get('extra_vars') or ()):
+        opt = to_text(opt).strip()
+        if not opt or opt[0] in ('@', '/', '.', '[', '{'):
+            continue  # a vars file or YAML/JSON: typed values
+        names.update(parse_kv(opt))
+    return names
+
+
+def retarget_fix(error, names):
+    """A number or boolean given as -e NAME=VALUE: say how to pass it typed instead of 'without quotes'."""
+    if error.variable not in names or not error.message.startswith('is the string'):
+        return
+    typed = re.match(r'^write (\S+) without quotes', error.fix or '')
+    if typed:
+        error.fix = ("-e %s=... always passes a string: give it as -e '%s'"
+                     % (error.variable, json.dumps({error.variable: json.loads(typed.group(1))})))
 
 
 class ActionModule(ActionBase):
@@ -66,6 +91,9 @@ class ActionModule(ActionBase):
                                  'roles')
         _generated, external = spec.role_layout(roles_dir)
         errors, cluster = _validate.validate(collected, groups, [v for vs in external.values() for v in vs])
+        kv_names = key_value_extra_vars()
+        for error in errors:
+            retarget_fix(error, kv_names)
         lines = _validate.report(errors, cluster)
         result['errors'] = [e.as_dict(cluster) for e in errors]
         result['error_lines'] = lines

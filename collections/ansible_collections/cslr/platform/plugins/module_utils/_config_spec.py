@@ -264,6 +264,10 @@ VARIABLES = (
     Var('cslr_ray_resolve_split_brain', 'bool', False, 'When the election finds more than one live Ray head '
         '(split brain), keep the head with the most nodes (ties: candidate order) and restart the other heads as '
         'workers, instead of failing and naming them. Jobs on the restarted heads are lost.', 'ray'),
+    Var('cslr_ray_worker_serial', 'int', 0, 'Ray workers `site.yml` starts (or restarts) at a time: 0 starts every '
+        'worker of the run at once, after the head; N starts them N at a time, each batch joined to the head before '
+        'the next one starts (spreads the load of image start-up on a shared network or disk).', 'ray', minimum=0,
+        maximum=1000),
     Var('cslr_rolling_update_serial', 'int', 1, '`playbooks/rolling_update.yml` only: Ray workers updated per '
         'batch (the play\'s `serial`). Play keywords cannot read inventory variables: give it as an extra variable '
         '(`-e`, an AWX survey).', 'config', minimum=1, maximum=1000),

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: cslr.platform maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters the roles share: missed_hosts (hosts of a delegated loop that were down or failed)
+and setting (a platform variable as another host has it, else its default)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.collections import is_sequence
+
+from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
+
+
+def missed_hosts(results):
+    """Hosts of a delegated loop's results (``register`` of a loop whose items are host names,
+    or lists whose first element is one) that were unreachable or failed, in loop order, once."""
+    if isinstance(results, dict):
+        results = results.get('results', [])
+    if not is_sequence(results):
+        raise AnsibleFilterError('missed_hosts expects the registered result of a loop, got %s' % type(results).__name__)
+    out = []
+    for res in results:
+        if not isinstance(res, dict) or not (res.get('unreachable') or res.get('failed')):
+            continue
+        item = res.get('item')
+        host = item[0] if is_sequence(item) else item
+        if host not in out:
+            out.append(host)
+    return out
+
+
+def setting(host_vars, name):
+    """``hostvars[host] | cslr.platform.setting('cslr_x')``: the host's own value of a platform
+    variable (inventory, group or extra vars), else the platform default. Never the value of the
+    host running the task: roles acting on peers (a --limit run) must not borrow their own."""
+    if name not in BY_NAME:
+        raise AnsibleFilterError('setting: %s is not a cslr.platform variable (see docs/configuration.md)' % name)
+    try:
+        if name in host_vars:
+            return host_vars[name]
+    except TypeError:
+        raise AnsibleFilterError('setting expects hostvars[HOST], got %s' % type(host_vars).__name__)
+    return BY_NAME[name].default
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'missed_hosts': missed_hosts, 'setting': setting}

@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.cslr.platform.plugins.filter.platform import FilterModule, missed_hosts, setting
+from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
+
+
+def test_filters_are_registered():
+    assert set(FilterModule().filters()) == {'missed_hosts', 'setting'}
+
+
+@pytest.mark.parametrize('results, expected', [
+    ([], []),
+    ({'results': [], 'skipped': True}, []),
+    ({}, []),
+    ([{'item': 'a', 'changed': True}, {'item': 'b', 'unreachable': True}, {'item': 'c', 'failed': True}], ['b', 'c']),
+    # items that are [host, something] (a product loop): the host, once, in loop order
+    ({'results': [{'item': ['b', 'x'], 'failed': True}, {'item': ['b', 'y'], 'unreachable': True},
+                  {'item': ['a', 'x'], 'failed': True}, {'item': ['c', 'x'], 'ok': True}]}, ['b', 'a']),
+    # unreachable/failed present but false: not missed; skipped items: not missed
+    ([{'item': 'a', 'unreachable': False, 'failed': False}, {'item': 'b', 'skipped': True}], []),
+])
+def test_missed_hosts(results, expected):
+    assert missed_hosts(results) == expected
+
+
+def test_missed_hosts_rejects_a_non_result():
+    with pytest.raises(AnsibleFilterError, match='registered result of a loop'):
+        missed_hosts(3)
+
+
+def test_setting_prefers_the_hosts_own_value_then_the_platform_default():
+    assert setting({'cslr_redis_enabled': True}, 'cslr_redis_enabled') is True
+    assert setting({}, 'cslr_redis_enabled') is BY_NAME['cslr_redis_enabled'].default
+    assert setting({}, 'cslr_hosts_file_path') == BY_NAME['cslr_hosts_file_path'].default
+
+
+def test_setting_refuses_unknown_variables():
+    with pytest.raises(AnsibleFilterError, match='not a cslr.platform variable'):
+        setting({}, 'cslr_no_such_thing')

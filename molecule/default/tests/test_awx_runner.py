@@ -1,0 +1,80 @@
+"""site.yml run the way AWX runs it: through ansible-runner (AWX's engine), by FQCN
+(`cslr.platform.site`) from the collection built and installed into a fresh collections path,
+against the converged scenario hosts. Per-host results are read from the job events, as AWX
+reads them: every host ok, nothing changed (the scenario is converged), nothing failed.
+Runs first in verify (file name), while the cluster is as the converge left it."""
+import configparser
+import os
+import subprocess
+import sys
+
+import ansible_runner
+import yaml
+
+from cslr_testinfra import ROOT, Lab
+
+COL = os.path.join(ROOT, "collections", "ansible_collections", "cslr", "platform")
+BIN = os.path.dirname(sys.executable)
+LAB = Lab()
+
+
+def project_with_installed_collection(base):
+    """An AWX-like project dir: ansible.cfg as the checkout's, but collections only from the tarball."""
+    version = yaml.safe_load(open(os.path.join(COL, "galaxy.yml")))["version"]
+    colpath = os.path.join(base, "collections")
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(os.path.join(ROOT, "ansible.cfg"))
+    cfg["defaults"]["collections_path"] = colpath
+    cfg.remove_option("defaults", "inventory")
+    with open(os.path.join(base, "ansible.cfg"), "w") as handle:
+        cfg.write(handle)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(base, "ansible.cfg"))
+    env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+    for argv in (["collection", "build", COL, "--output-path", base, "--force"],
+                 ["collection", "install", os.path.join(base, "cslr-platform-%s.tar.gz" % version), "-p", colpath,
+                  "--no-deps", "--force"]):
+        res = subprocess.run([os.path.join(BIN, "ansible-galaxy")] + argv, capture_output=True, text=True, cwd=base,
+                             env=env)
+        assert res.returncode == 0, res.stdout + res.stderr
+    return colpath
+
+
+def test_site_through_ansible_runner_by_fqcn(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "runner").mkdir()
+    colpath = project_with_installed_collection(str(project))
+    envvars = {"ANSIBLE_CONFIG": str(project / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": colpath,
+               "ANSIBLE_NOCOLOR": "1", "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+    runner = ansible_runner.run(
+        private_data_dir=str(tmp_path / "runner"), project_dir=str(project), playbook="cslr.platform.site",
+        inventory=os.path.abspath(os.environ["CSLR_TEST_INVENTORY"]), envvars=envvars, quiet=True,
+        timeout=1500)
+    events = list(runner.events)
+    stdout = runner.stdout.read()
+    assert runner.status == "successful" and runner.rc == 0, stdout[-6000:]
+
+    # The collection the run used is the installed copy, not the checkout's.
+    starts = [e for e in events if e["event"] == "playbook_on_start"]
+    assert starts and starts[0]["event_data"]["playbook"] == os.path.join(colpath, "ansible_collections", "cslr",
+                                                                         "platform", "playbooks", "site.yml")
+    task_paths = {e["event_data"].get("task_path", "") for e in events if e["event"] == "playbook_on_task_start"}
+    role_paths = [p for p in task_paths if "/roles/" in p]
+    assert role_paths and all(p.startswith(colpath) for p in role_paths), sorted(task_paths)[:5]
+
+    # Per-host results from the job events, as AWX shows them.
+    hosts = sorted(LAB.group("cslr_cluster"))
+    stats = [e for e in events if e["event"] == "playbook_on_stats"][-1]["event_data"]
+    assert sorted(h for h in stats["ok"] if h in hosts) == hosts, stats
+    assert not stats["failures"] and not stats["dark"], stats
+    assert not {h: n for h, n in stats["changed"].items() if n}, "a converged platform must not change: %s" % stats
+    failed = [e for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")]
+    assert not failed, [(e["event_data"]["host"], e["event_data"]["task"]) for e in failed]
+    # Every host reported the Ray node task and the health stack of its own (per-host events).
+    for task in ("Record the election for the entrypoint and the health service",):
+        seen = {e["event_data"]["host"] for e in events
+                if e["event"] == "runner_on_ok" and e["event_data"].get("task") == task}
+        assert seen == set(hosts), (task, seen)
+    elected = [e for e in events if e["event"] == "runner_on_ok"
+               and e["event_data"].get("task") == "Elect the Ray head"]
+    assert len(elected) == 1 and elected[0]["event_data"]["res"]["action"] == "keep", elected
