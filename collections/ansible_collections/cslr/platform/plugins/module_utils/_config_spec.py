@@ -259,8 +259,10 @@ VARIABLES = (
                                            'range, every node (at least the min).', owner='ray')),
     Var('cslr_ray_discovery_timeout', 'int', 5, 'Seconds a starting node spends looking for a running head (the '
         'original `nodes.cluster.discovery_timeout`).', 'ray', minimum=1, maximum=300),
-    Var('cslr_ray_wait_for_head', 'int', 30, 'Seconds a worker waits for the head before giving up (the '
-        'original `nodes.cluster.wait_for_head`).', 'ray', minimum=1, maximum=3600),
+    Var('cslr_ray_wait_for_head', 'int', 30, 'Longest pause, in seconds, between the probes of a Ray node '
+        'waiting for a head (the pauses grow from 0.5 s up to it). A node never gives up waiting, so a worker '
+        'rejoins by itself after a failover; the original `nodes.cluster.wait_for_head` gave up after this many '
+        'seconds.', 'ray', minimum=1, maximum=3600),
     Var('cslr_ray_resolve_split_brain', 'bool', False, 'When the election finds more than one live Ray head '
         '(split brain), keep the head with the most nodes (ties: candidate order) and restart the other heads as '
         'workers, instead of failing and naming them. Jobs on the restarted heads are lost.', 'ray'),
@@ -279,17 +281,18 @@ VARIABLES = (
         'take to show every expected node alive after a batch (workers of a restarted head rejoin on their own, '
         'after Ray\'s GCS reconnect timeout of 60 s).', 'config', minimum=30, maximum=3600),
     # ------------------------------------------------------------------ health
-    Var('cslr_health_enabled', 'bool', True, 'Run the health service on every cluster host (the Ray head '
-        'election asks it).', 'health'),
+    Var('cslr_health_enabled', 'bool', True, 'Run the health service on every cluster host: JSON status of the '
+        'host (stacks, containers, Ray role, GPUs) read by `playbooks/status.yml` and by monitoring. The Ray head '
+        'election does not depend on it (it probes Ray itself).', 'health'),
     Var('cslr_health_image', 'str', 'python:3.13-slim', 'Image of the health service.', 'health', fmt='image'),
     Var('cslr_health_port', **dict(_PORT, default=8888, description='Port of the health service on every host.',
                                    owner='health')),
-    Var('cslr_health_timeout', 'float', 1, 'Seconds one health request may take (the original '
-        '`nodes.health_service.timeout`).', 'health', minimum=0.1, maximum=60),
-    Var('cslr_health_max_retries', 'int', 3, 'Retries of a failed health request (the original '
-        '`nodes.health_service.max_retries`).', 'health', minimum=0, maximum=100),
-    Var('cslr_health_retry_interval', 'float', 2, 'Seconds between health retries (the original '
-        '`nodes.health_service.retry_interval`).', 'health', minimum=0.1, maximum=60),
+    Var('cslr_health_timeout', 'float', 1, 'Seconds one request of `playbooks/status.yml` to a host\'s health '
+        'service may take, rounded up to whole seconds (the original `nodes.health_service.timeout`).', 'health', minimum=0.1, maximum=60),
+    Var('cslr_health_max_retries', 'int', 3, 'Retries of a failed health request of `playbooks/status.yml` '
+        '(the original `nodes.health_service.max_retries`).', 'health', minimum=0, maximum=100),
+    Var('cslr_health_retry_interval', 'float', 2, 'Seconds between the health retries of `playbooks/status.yml` '
+        '(the original `nodes.health_service.retry_interval`).', 'health', minimum=0.1, maximum=60),
     # ------------------------------------------------------------------ mlflow
     Var('cslr_mlflow_enabled', 'bool', True, 'Run MLflow (and its PostgreSQL) on the one host of '
         '`cslr_mlflow_hosts`.', 'mlflow'),

@@ -224,7 +224,8 @@ def convert(config, nodes_yaml_exists=False):
     whitelist = leaves.get('nodes.head_whitelist')
     if 'nodes' in config and ('nodes.head_whitelist' not in leaves or not whitelist):
         errors.append('nodes.head_whitelist = %s: head_whitelist must not be empty. Fix: list at least one node '
-                      '(it becomes the group cslr_ray_head_candidates)' % _validate.show(whitelist))
+                      '(and put those hosts in the inventory group cslr_ray_head_candidates, in priority order)'
+                      % _validate.show(whitelist))
     elif whitelist is not None and not (isinstance(whitelist, list) and all(isinstance(n, str) for n in whitelist)):
         errors.append('nodes.head_whitelist = %s: must be a list of names. Fix: write a YAML list'
                       % _validate.show(whitelist))
