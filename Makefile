@@ -11,7 +11,7 @@ LAB_HOSTS ?= 3
 LAB_INV   := inventories/lab
 SCENARIOS ?= default
 
-.PHONY: help venv docker images images-check lab lab-hosts lab-down test test-quick unit lint sanity molecule clean collection ee-context
+.PHONY: help venv docker images images-check lab lab-hosts lab-down test test-quick unit lint sanity molecule clean collection ee-context bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ test: ## The whole suite: unit, lint, sanity, image checks, then every molecule 
 	$(MAKE) --no-print-directory molecule || rc=$$?; \
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
+
+bench: venv images ## Benchmark on simulated hosts (not part of test): BENCH_ARGS="--reps 3 --sizes 1,3,5"
+	python3 scripts/bench.py $(BENCH_ARGS)
 
 collection: venv ## Build the collection tarball into dist/ (what AWX/Galaxy install)
 	mkdir -p dist

@@ -170,8 +170,12 @@ def test_execution_environment_context(tarball, tmp_path):
     assert [c["name"] for c in local] == ["collections/" + tarball.name]
     with open(build / "local.yml", "w") as handle:
         yaml.safe_dump({"collections": local}, handle)
+    # As in the EE build: no project ansible.cfg (make exports ANSIBLE_CONFIG), an empty collections path.
+    cfg = tmp_path / "ee-ansible.cfg"
+    cfg.write_text("[defaults]\n")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "ee-collections"))
     res = run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--no-deps", "-r", "local.yml",
-              "-p", tmp_path / "ee-collections", cwd=build)
+              "-p", tmp_path / "ee-collections", cwd=build, env=env)
     assert res.returncode == 0 and "cslr.platform:%s was installed" % VERSION in res.stdout, res.stdout + res.stderr
     # The other collections are those of requirements.yml, with the same bounds.
     root_reqs = yaml.safe_load(open(os.path.join(ROOT, "requirements.yml")))["collections"]

@@ -163,7 +163,7 @@ def test_head_lost_rerun_elects_the_second_candidate(extra_inventory, new_image)
     remaining = [h for h in HOSTS + [SPARE] if h != old_head]
     subprocess.run(["docker", "stop", old_head], check=True, capture_output=True)
     # Workers one at a time (cslr_ray_worker_serial): each batch joins before the next starts.
-    res, _ = run_site("-i", extra_inventory, "-e", "cslr_ray_worker_serial=1", *IMAGE_VARS)
+    res, _ = run_site("-i", extra_inventory, "-e", '{"cslr_ray_worker_serial": 1}', *IMAGE_VARS)
     # The lost host fails (the play goes on without it); nothing else may fail.
     stats = recap(res)
     assert stats[old_head]["failed"] + stats[old_head]["unreachable"] >= 1, res.stdout[-3000:]
