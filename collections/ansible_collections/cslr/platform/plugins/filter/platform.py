@@ -2,8 +2,9 @@
 # Copyright: cslr.platform maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters the roles share: missed_hosts (hosts of a delegated loop that were down or failed)
-and setting (a platform variable as another host has it, else its default)."""
+"""Filters the roles share: missed_hosts (hosts of a delegated loop that were down or failed),
+setting (a platform variable as another host has it, else its default) and dpkg_missing (the
+packages of a list that dpkg does not report as installed)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,20 @@ def setting(host_vars, name):
     return BY_NAME[name].default
 
 
+def dpkg_missing(dpkg_output, packages):
+    """``__dpkg.stdout | cslr.platform.dpkg_missing(packages)``: the packages, in their order, that
+    ``dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n' PACKAGES`` does not list as installed
+    ("ii"); a package dpkg does not know is missing too."""
+    if not is_sequence(packages):
+        raise AnsibleFilterError('dpkg_missing expects a list of package names, got %s' % type(packages).__name__)
+    installed = set()
+    for line in (dpkg_output or '').splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == 'ii':
+            installed.add(fields[-1])
+    return [p for p in packages if p not in installed]
+
+
 class FilterModule(object):
     def filters(self):
-        return {'missed_hosts': missed_hosts, 'setting': setting}
+        return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing}

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.cslr.platform.plugins.filter.platform import FilterModule, missed_hosts, setting
+from ansible_collections.cslr.platform.plugins.filter.platform import FilterModule, dpkg_missing, missed_hosts, setting
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {'missed_hosts', 'setting'}
+    assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -43,3 +43,18 @@ def test_setting_prefers_the_hosts_own_value_then_the_platform_default():
 def test_setting_refuses_unknown_variables():
     with pytest.raises(AnsibleFilterError, match='not a cslr.platform variable'):
         setting({}, 'cslr_no_such_thing')
+
+
+DPKG = "ii  docker.io\nrc  docker-compose\nii  python3-requests\n"
+
+
+def test_dpkg_missing_keeps_the_order_and_counts_removed_and_unknown_packages_as_missing():
+    wanted = ['docker.io', 'docker-compose', 'docker-cli', 'python3-requests']
+    assert dpkg_missing(DPKG, wanted) == ['docker-compose', 'docker-cli']
+    assert dpkg_missing('', ['ufw']) == ['ufw']
+    assert dpkg_missing('ii  ufw', ['ufw']) == []
+
+
+def test_dpkg_missing_refuses_a_package_string():
+    with pytest.raises(AnsibleFilterError, match='list of package names'):
+        dpkg_missing(DPKG, 'ufw')
