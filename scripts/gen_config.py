@@ -48,6 +48,14 @@ EXTRA_ENTRY_POINTS = {
         ('update_check', 'playbooks/rolling_update.yml: after a batch, wait until the head sees every expected node '
                          'alive (cslr_rolling_update_wait).'),
     ),
+    'rendezvous': (
+        ('clean', 'playbooks/rendezvous_clean.yml: list the torch rendezvous runs in etcd, delete those of '
+                  'cslr_rendezvous_clean_runs (or all with cslr_rendezvous_clean_all).'),
+    ),
+    'training': (
+        ('facts', 'Sets the fact cslr_training (interface, job environment, S3 secrets, checkpoint directory) '
+                  'without changing the host; the ray role includes it.'),
+    ),
 }
 
 ROLE_DESCRIPTIONS = {
@@ -65,6 +73,10 @@ ROLE_DESCRIPTIONS = {
     'ray': 'One Ray node per host: elects the head across hosts, starts the head then the workers, checks the '
            'cluster; rolling-update entry points.',
     'redis': 'Redis with a password on the hosts that enable it (Compose stack).',
+    'rendezvous': 'etcd for PyTorch elastic rendezvous (torchrun --rdzv-backend=etcd-v2) on 1 or 3 hosts '
+                  '(Compose stack, v2 API, cluster addresses only).',
+    'training': 'Training hosts: NCCL/GLOO_SOCKET_IFNAME derived from the cluster address, torchrun\'s port '
+                'range, the checkpoint directory (free space, retention), S3 credentials for the Ray container.',
 }
 
 

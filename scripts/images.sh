@@ -4,13 +4,19 @@
 #   scripts/images.sh base        the simulated-host base image (debootstrap + docker import)
 #   scripts/images.sh build       base, then every stack image FROM it
 #   scripts/images.sh list        the cslr-lab/* images: name, ID, size, recipe
-#   scripts/images.sh save DIR    docker save each stack image to DIR/<image>_<tag>.tar
+#   scripts/images.sh save DIR    docker save each stack image but torch to DIR/<image>_<tag>.tar
 #                                 (cslr-lab_ray_2.60.0.tar, ...) when the tar holds another ID
 #   scripts/images.sh clean       remove the cslr-lab/* images
 #   scripts/images.sh check       run each stack image and check its contract (~1 min)
 #
+# Stack images are built FROM the base, except torch (the tests' PyTorch job image, never
+# shipped to hosts, so `save` leaves it out unless IMAGES names it): FROM a Python 3.11 base,
+# cslr-lab/base-py311:bookworm (debootstrap of Debian 12, built by `build` when needed), with
+# the torch CPU wheel that `pip download` finds (find-links such as /opt/wheels).
+#
 # Caching: each image carries the label org.cslr.recipe, a sha256 over its recipe (its
-# images/<name>/ directory, the pinned versions, and for stack images the base image ID).
+# images/<name>/ directory, the pinned versions, for stack images the base image ID, and for
+# torch the wheel's name and sha256).
 # An image whose label matches is reused, anything else is rebuilt (REBUILD overrides, below).
 # Nothing depends on the cache: a machine without the images builds them all.
 #
@@ -21,7 +27,7 @@
 #   DEBIAN_MIRROR   mirror for debootstrap (default http://deb.debian.org/debian)
 #   REBUILD=1       rebuild the stack images even when their recipes match
 #   REBUILD=all     the base too (new Debian updates; a new base ID recreates the lab's hosts)
-#   IMAGES="a b"    only these stack images (default: all of them)
+#   IMAGES="a b"    only these stack images (default: all of them; `save`: all but torch)
 #   VERBOSE=1       show build output (default: to a log, printed when a build fails)
 set -euo pipefail
 
@@ -30,18 +36,20 @@ IMAGES_DIR=$ROOT/images
 PREFIX=cslr-lab
 SUITE=trixie
 BASE_TAG=$PREFIX/base:$SUITE
+PY311_SUITE=bookworm  # Debian 12: Python 3.11, for the images that need it (torch)
+PY311_TAG=$PREFIX/base-py311:$PY311_SUITE
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 REBUILD=${REBUILD:-0}
 VERBOSE=${VERBOSE:-0}
 # Bump when this script changes how images are made (invalidates those recipe labels):
-# BASE_FORMAT for the base image (a new base ID rebuilds every stack image and recreates
+# BASE_FORMAT for the base images (a new base ID rebuilds every stack image and recreates
 # the lab's hosts), STACK_FORMAT for the stack images only.
 BASE_FORMAT=1
 STACK_FORMAT=2
 
 # Stack images: name, tag, pinned versions (build args; part of the recipe hash).
-STACK_NAMES=(ray mlflow postgres redis health marimo)
+STACK_NAMES=(ray mlflow postgres redis health marimo etcd torch)
 declare -A STACK_TAG=(
   [ray]=2.60.0
   [mlflow]=3.17.2
@@ -49,6 +57,8 @@ declare -A STACK_TAG=(
   [redis]=8
   [health]=1
   [marimo]=0.16.5
+  [etcd]=3.5.16
+  [torch]=2.13.0
 )
 declare -A STACK_ARGS=(
   [ray]="RAY_VERSION=2.60.0 MLFLOW_VERSION=3.17.2"
@@ -57,7 +67,15 @@ declare -A STACK_ARGS=(
   [redis]="REDIS_MAJOR=8"
   [health]=""
   [marimo]="MARIMO_VERSION=0.16.5"
+  [etcd]="ETCD_VERSION=3.5.16"
+  [torch]="TORCH_VERSION=2.13.0 PYTHON_ETCD_VERSION=0.4.5"
 )
+# Images FROM the Python 3.11 base instead of $BASE_TAG, and images only the tests use
+# (run on the outer engine, never delivered to the hosts: `save` skips them by default).
+declare -A STACK_BASE=(
+  [torch]=$PY311_TAG
+)
+TEST_ONLY_NAMES=(torch)
 # The public image each one stands in for (production uses those with the same compose files).
 declare -A STACK_UPSTREAM=(
   [ray]=rayproject/ray
@@ -66,6 +84,8 @@ declare -A STACK_UPSTREAM=(
   [redis]=redis
   [health]=python:3.13-slim
   [marimo]=ghcr.io/marimo-team/marimo
+  [etcd]=quay.io/coreos/etcd
+  [torch]="a PyTorch CPU job image, tests only"
 )
 # A command run in each freshly built image; it must succeed (and print the version).
 declare -A STACK_SMOKE=(
@@ -75,6 +95,8 @@ declare -A STACK_SMOKE=(
   [redis]='redis-server --version && command -v redis-cli >/dev/null'
   [health]='python3 --version && python --version'
   [marimo]='marimo --version && python3 -c "from marimo._cli.cli import main"'
+  [etcd]='etcd --version && etcdctl version && command -v etcd | grep -qx /usr/local/bin/etcd && command -v etcdctl | grep -qx /usr/local/bin/etcdctl'
+  [torch]='python3 -c "import torch, etcd, torch.distributed as d; assert d.is_gloo_available(); print(torch.__version__)" && torchrun --help >/dev/null'
 )
 
 WORK=
@@ -144,7 +166,7 @@ drop_previous() { # previous_id ref
 }
 
 report() { # name ref outcome seconds
-  printf 'images: %-9s %-26s %-8s %4ss  %s\n' "$1" "$2" "$3" "$4" "$(image_size "$2")"
+  printf 'images: %-10s %-28s %-8s %4ss  %s\n' "$1" "$2" "$3" "$4" "$(image_size "$2")"
 }
 
 run_logged() { # logfile cmd...
@@ -180,55 +202,70 @@ ensure_debootstrap() {
     || die "could not install debootstrap"
 }
 
-cmd_base() {
-  need_docker
-  local recipe start existing
-  recipe=$(base_recipe)
+# debootstrap SUITE (minbase + DIR/packages), DIR/customize.sh on the tree, then docker import
+# as REF with its recipe label, CMD, one ENV and STOPSIGNAL. Reused while the label matches.
+bootstrap_image() { # name ref dir suite recipe title cmd env stopsignal
+  local name=$1 ref=$2 dir=$3 suite=$4 recipe=$5 title=$6 cmd=$7 env=$8 stopsignal=$9
+  local start existing
   start=$(now)
-  existing=$(image_label "$BASE_TAG" org.cslr.recipe)
+  existing=$(image_label "$ref" org.cslr.recipe)
   if [[ $REBUILD != all && $existing == "$recipe" ]]; then
-    report base "$BASE_TAG" reused 0
+    report "$name" "$ref" reused 0
     return
   fi
-  [[ $(id -u) == 0 ]] || die "building $BASE_TAG needs root (debootstrap)"
+  [[ $(id -u) == 0 ]] || die "building $ref needs root (debootstrap)"
   ensure_debootstrap
   work_dir
-  local rootfs=$WORK/rootfs logfile=$WORK/base.log includes previous
-  previous=$(image_id "$BASE_TAG")
-  includes=$(grep -v '^[[:space:]]*\(#\|$\)' "$IMAGES_DIR/base/packages" | paste -sd, -)
-  [[ -n $includes ]] || die "$IMAGES_DIR/base/packages lists no package"
-  log "base: debootstrap $SUITE from $DEBIAN_MIRROR (about a minute; log: $logfile)"
+  local rootfs=$WORK/rootfs logfile=$WORK/$name.log includes previous
+  previous=$(image_id "$ref")
+  includes=$(grep -v '^[[:space:]]*\(#\|$\)' "$dir/packages" | paste -sd, -)
+  [[ -n $includes ]] || die "$dir/packages lists no package"
+  log "$name: debootstrap $suite from $DEBIAN_MIRROR (about a minute; log: $logfile)"
   local keyring=()
   [[ -e /usr/share/keyrings/debian-archive-keyring.gpg ]] && keyring=(--keyring=/usr/share/keyrings/debian-archive-keyring.gpg)
   run_logged "$logfile" debootstrap --variant=minbase "${keyring[@]}" --include="$includes" \
-      "$SUITE" "$rootfs" "$DEBIAN_MIRROR" \
+      "$suite" "$rootfs" "$DEBIAN_MIRROR" \
     || fail_with_log "$logfile" "debootstrap failed (is $DEBIAN_MIRROR reachable?)"
-  "$IMAGES_DIR/base/customize.sh" "$rootfs" >>"$logfile" 2>&1 \
-    || fail_with_log "$logfile" "images/base/customize.sh failed"
+  "$dir/customize.sh" "$rootfs" >>"$logfile" 2>&1 \
+    || fail_with_log "$logfile" "${dir#"$ROOT"/}/customize.sh failed"
 
   # docker import cannot set STOPSIGNAL (the 20.10 engine refuses it): import, then add
   # the image config with a one-step build on top (no layer added).
-  local imported=$PREFIX/base:import-$$
+  local imported=${ref%%:*}:import-$$
   tar -C "$rootfs" --numeric-owner -c . \
-    | docker import -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' - "$imported" >>"$logfile" 2>&1 \
+    | docker import -c "CMD $cmd" -c "ENV $env" - "$imported" >>"$logfile" 2>&1 \
     || fail_with_log "$logfile" "docker import failed"
-  local ctx=$WORK/base-ctx
+  local ctx=$WORK/$name-ctx
   mkdir -p "$ctx"
   cat >"$ctx/Dockerfile" <<EOF
 FROM $imported
 LABEL org.cslr.recipe="$recipe" \\
-      org.cslr.suite="$SUITE" \\
-      org.opencontainers.image.title="cslr lab simulated host (Debian $SUITE, systemd)" \\
+      org.cslr.suite="$suite" \\
+      org.opencontainers.image.title="$title" \\
       org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-STOPSIGNAL SIGRTMIN+3
-CMD ["/lib/systemd/systemd"]
+STOPSIGNAL $stopsignal
+CMD $cmd
 EOF
-  run_logged "$logfile" docker build --force-rm -t "$BASE_TAG" "$ctx" \
-    || { docker rmi "$imported" >/dev/null 2>&1 || true; fail_with_log "$logfile" "docker build of $BASE_TAG failed"; }
+  run_logged "$logfile" docker build --force-rm -t "$ref" "$ctx" \
+    || { docker rmi "$imported" >/dev/null 2>&1 || true; fail_with_log "$logfile" "docker build of $ref failed"; }
   docker rmi "$imported" >/dev/null 2>&1 || true
   rm -rf --one-file-system "$rootfs"
-  drop_previous "$previous" "$BASE_TAG"
-  report base "$BASE_TAG" built $(($(now) - start))
+  drop_previous "$previous" "$ref"
+  report "$name" "$ref" built $(($(now) - start))
+}
+
+cmd_base() {
+  need_docker
+  bootstrap_image base "$BASE_TAG" "$IMAGES_DIR/base" "$SUITE" "$(base_recipe)" \
+    "cslr lab simulated host (Debian $SUITE, systemd)" '["/lib/systemd/systemd"]' container=docker 'SIGRTMIN+3'
+}
+
+# The Python 3.11 base (Debian 12 minbase, no systemd): the FROM image of the STACK_BASE ones.
+cmd_base_py311() {
+  need_docker
+  bootstrap_image base-py311 "$PY311_TAG" "$IMAGES_DIR/base-py311" "$PY311_SUITE" \
+    "$(recipe_hash "$IMAGES_DIR/base-py311" "$BASE_FORMAT" "suite=$PY311_SUITE")" \
+    "cslr lab Python 3.11 base (Debian $PY311_SUITE minbase)" '["python3"]' LANG=C.UTF-8 SIGTERM
 }
 
 # ------------------------------------------------------------------ stack images
@@ -242,14 +279,39 @@ stack_list() {
   done
 }
 
-build_one() { # name base_id python_version
-  local name=$1 base_id=$2 pyver=$3
+# The image a stack image is built FROM ($BASE_TAG unless STACK_BASE says otherwise).
+stack_base() { echo "${STACK_BASE[$1]:-$BASE_TAG}"; }
+
+# The torch CPU wheel for cslr-lab/torch (cp311, manylinux_2_28), from wherever this machine's
+# pip finds it (find-links such as /opt/wheels, or an index that has +cpu builds), into
+# $WORK/wheels; sets TORCH_WHEEL to its path. Only the +cpu build: PyPI's torch wheels are
+# CUDA builds.
+TORCH_WHEEL=
+torch_wheel() {
+  local version=${STACK_TAG[torch]} dir logfile wheel
+  work_dir
+  dir=$WORK/wheels logfile=$WORK/torch-wheel.log
+  mkdir -p "$dir"
+  python3 -m pip --version >/dev/null 2>&1 || die "building cslr-lab/torch needs pip on this machine (python3 -m pip)"
+  log "torch: pip download torch==$version+cpu (cp311, manylinux_2_28_x86_64; log: $logfile)"
+  python3 -m pip download "torch==$version+cpu" --no-deps --only-binary=:all: --python-version 3.11 \
+      --platform manylinux_2_28_x86_64 -d "$dir" >"$logfile" 2>&1 \
+    || fail_with_log "$logfile" "pip found no torch $version CPU wheel for Python 3.11: put torch-$version+cpu-cp311-cp311-manylinux_2_28_x86_64.whl where pip finds it (pip's find-links, e.g. PIP_FIND_LINKS=/opt/wheels, or PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu)"
+  wheel=$(find "$dir" -maxdepth 1 -name "torch-$version+cpu-cp311-cp311-*.whl" | head -n 1)
+  [[ -n $wheel ]] || fail_with_log "$logfile" "pip download left no torch-$version+cpu-cp311-cp311-*.whl in $dir"
+  TORCH_WHEEL=$wheel
+}
+
+build_one() { # name base_ref base_id python_version [file for the build context]
+  local name=$1 base_ref=$2 base_id=$3 pyver=$4 file=${5:-}
   local ref=$PREFIX/$name:${STACK_TAG[$name]} dir=$IMAGES_DIR/$name start recipe existing
   [[ -f $dir/Dockerfile ]] || die "$dir/Dockerfile is missing"
   start=$(now)
-  local args
+  local args extra=()
   read -r -a args <<<"${STACK_ARGS[$name]}"
-  recipe=$(recipe_hash "$dir" "$STACK_FORMAT" "base=$base_id" "args=${STACK_ARGS[$name]}")
+  # A context file (the torch wheel) is part of the recipe: name and sha256.
+  [[ -z $file ]] || extra=("file=${file##*/} sha256=$(sha256sum "$file" | cut -d' ' -f1)")
+  recipe=$(recipe_hash "$dir" "$STACK_FORMAT" "base=$base_id" "args=${STACK_ARGS[$name]}" "${extra[@]}")
   existing=$(image_label "$ref" org.cslr.recipe)
   if [[ $REBUILD != 1 && $REBUILD != all && $existing == "$recipe" ]]; then
     report "$name" "$ref" reused 0
@@ -261,7 +323,8 @@ build_one() { # name base_id python_version
   rm -rf "$ctx"
   cp -a "$dir/." "$ctx/"
   cp "$CA_BUNDLE" "$ctx/ca-bundle.crt"
-  local build=(docker build --force-rm -t "$ref" --build-arg "BASE_IMAGE=$BASE_TAG"
+  [[ -z $file ]] || ln "$file" "$ctx/" 2>/dev/null || cp "$file" "$ctx/"
+  local build=(docker build --force-rm -t "$ref" --build-arg "BASE_IMAGE=$base_ref"
                --label "org.cslr.recipe=$recipe" --label "org.cslr.base-image=$base_id"
                --label "org.cslr.python-version=$pyver"
                --label "org.opencontainers.image.title=cslr lab $name (stands in for ${STACK_UPSTREAM[$name]})"
@@ -270,6 +333,7 @@ build_one() { # name base_id python_version
   for a in "${args[@]}"; do build+=(--build-arg "$a"); done
   [[ $name == ray ]] && build+=(--label "org.cslr.ray-version=${STACK_TAG[ray]}")
   [[ $name == mlflow ]] && build+=(--label "org.cslr.mlflow-version=${STACK_TAG[mlflow]}")
+  [[ $name == torch ]] && build+=(--label "org.cslr.torch-wheel=${file##*/}")
   log "$name: building $ref (log: $logfile)"
   run_logged "$logfile" "${build[@]}" "$ctx" || fail_with_log "$logfile" "docker build of $ref failed"
   # Builder stages (labelled org.cslr.stage=builder) are not kept: they hold the CA bundle
@@ -290,16 +354,26 @@ cmd_build() {
   local names
   names=$(stack_list)
   cmd_base
-  local base_id pyver total_start
-  total_start=$(now)
-  base_id=$(image_id "$BASE_TAG")
-  [[ -n $base_id ]] || die "$BASE_TAG is missing after building it"
-  # The stack images use the base image's Python: record its version on them.
-  pyver=$(docker run --rm --entrypoint python3 "$BASE_TAG" -c 'import platform; print(platform.python_version())') \
-    || die "cannot run python3 in $BASE_TAG"
+  # The Python 3.11 base only when a selected image is built FROM it.
   local n
   for n in $names; do
-    build_one "$n" "$base_id" "$pyver"
+    if [[ $(stack_base "$n") == "$PY311_TAG" ]]; then cmd_base_py311; break; fi
+  done
+  local total_start base_ref file
+  total_start=$(now)
+  # The stack images use their base image's Python: record its version on them.
+  local -A base_id=() pyver=()
+  for n in $names; do
+    base_ref=$(stack_base "$n")
+    if [[ -z ${base_id[$base_ref]:-} ]]; then
+      base_id[$base_ref]=$(image_id "$base_ref")
+      [[ -n ${base_id[$base_ref]} ]] || die "$base_ref is missing after building it"
+      pyver[$base_ref]=$(docker run --rm --entrypoint python3 "$base_ref" -c 'import platform; print(platform.python_version())') \
+        || die "cannot run python3 in $base_ref"
+    fi
+    file=
+    if [[ $n == torch ]]; then torch_wheel; file=$TORCH_WHEEL; fi
+    build_one "$n" "$base_ref" "${base_id[$base_ref]}" "${pyver[$base_ref]}" "$file"
   done
   log "stack images done in $(($(now) - total_start)) s"
 }
@@ -341,6 +415,8 @@ cmd_save() {
   names=$(stack_list)
   mkdir -p "$dir"
   for n in $names; do
+    # Test-only images (torch) are never loaded on hosts: saved only when IMAGES names them.
+    if [[ -z ${IMAGES:-} && " ${TEST_ONLY_NAMES[*]} " == *" $n "* ]]; then continue; fi
     ref=$PREFIX/$n:${STACK_TAG[$n]}
     id=$(image_id "$ref")
     [[ -n $id ]] || die "$ref is not built (scripts/images.sh build)"
@@ -360,9 +436,9 @@ cmd_save() {
 cmd_clean() {
   need_docker
   local refs ref failed=0
-  # Stack images before the base they are built on.
-  refs=$(all_refs | grep -v "^$BASE_TAG\$" || true)
-  refs="$refs $(all_refs | grep "^$BASE_TAG\$" || true)"
+  # Stack images before the bases they are built on.
+  refs=$(all_refs | grep -vx -e "$BASE_TAG" -e "$PY311_TAG" || true)
+  refs="$refs $(all_refs | grep -x -e "$BASE_TAG" -e "$PY311_TAG" || true)"
   for ref in $refs; do
     if docker rmi "$ref" >/dev/null 2>&1; then
       log "removed $ref"
@@ -476,6 +552,50 @@ print(ray.get(f.remote(21)), ray.__version__)' 2>/dev/null | tail -n 1)
   out=$(crun --rm "$ray" curl -sf "http://$CHECK_NET-health:8888/")
   [[ $out == *'"docker": "ok"'* && $out == *'"host": "check"'* ]] || die "check health: / answered '$out'"
   check_step health "ok: cslr_health.py answers / (docker ok) and /healthz"
+
+  # etcd: one member configured through ETCD_* only (as a compose file does), healthy, the v2
+  # API (ETCD_ENABLE_V2: torchrun's etcd-v2 rendezvous) answers.
+  local etcd=$PREFIX/etcd:${STACK_TAG[etcd]} e=$CHECK_NET-etcd
+  crun -d --name "$e" -e ETCD_NAME=check -e ETCD_DATA_DIR=/var/lib/etcd/check \
+    -e ETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379 -e ETCD_ADVERTISE_CLIENT_URLS="http://$e:2379" \
+    -e ETCD_LISTEN_PEER_URLS=http://0.0.0.0:2380 -e ETCD_INITIAL_ADVERTISE_PEER_URLS="http://$e:2380" \
+    -e ETCD_INITIAL_CLUSTER="check=http://$e:2380" -e ETCD_INITIAL_CLUSTER_STATE=new \
+    -e ETCD_INITIAL_CLUSTER_TOKEN="$CHECK_NET" -e ETCD_ENABLE_V2=true "$etcd" >/dev/null
+  wait_for 30 "etcd" docker exec "$e" etcdctl --endpoints=http://127.0.0.1:2379 endpoint health
+  local v2=http://127.0.0.1:2379/v2/keys/cslr-check
+  out=$(docker exec "$e" curl -sf -X PUT "$v2" -d "value=$pw")
+  [[ $out == *'"action":"set"'* ]] || die "check etcd: v2 PUT answered '$out'"
+  out=$(docker exec "$e" curl -sf "$v2")
+  [[ $out == *"\"value\":\"$pw\""* ]] || die "check etcd: v2 GET answered '$out'"
+  out=$(docker exec "$e" curl -sf -X DELETE "$v2")
+  [[ $out == *'"action":"delete"'* ]] || die "check etcd: v2 DELETE answered '$out'"
+  out=$(docker exec "$e" curl -s -o /dev/null -w '%{http_code}' "$v2")
+  [[ $out == 404 ]] || die "check etcd: a deleted v2 key answered HTTP $out"
+  check_step etcd "ok: member from ETCD_* env, endpoint health, v2 keys PUT/GET/DELETE, etcd $(docker exec "$e" etcd --version | awk 'NR==1 {print $NF}')"
+
+  # torch: the tests' elastic job (bind-mounted) on two nodes, one process each: etcd-v2
+  # rendezvous on that etcd, then a gloo all-reduce over eth0; both must see world size 2, sum 3.
+  local torch=$PREFIX/torch:${STACK_TAG[torch]} job=$ROOT/molecule/default/tests/jobs/elastic_allreduce.py t
+  for t in 0 1; do
+    crun -d --name "$CHECK_NET-torch$t" -e GLOO_SOCKET_IFNAME=eth0 -v "$job:/jobs/elastic_allreduce.py:ro" \
+      "$torch" torchrun --nnodes=2 --nproc-per-node=1 --rdzv-backend=etcd-v2 --rdzv-endpoint="$e:2379" \
+      --rdzv-id="$CHECK_NET" /jobs/elastic_allreduce.py >/dev/null
+  done
+  for t in 0 1; do
+    out=$(timeout 180 docker wait "$CHECK_NET-torch$t") || die "check torch: node $t did not finish in 180 s"
+    if [[ $out != 0 ]]; then
+      docker logs --tail 20 "$CHECK_NET-torch$t" >&2 || true
+      die "check torch: node $t exited with $out"
+    fi
+    out=$(docker logs "$CHECK_NET-torch$t" 2>/dev/null | grep '^{' | tail -n 1)
+    [[ $out == *'"ok": true'* && $out == *'"sum": 3'* && $out == *'"world_size": 2'* ]] \
+      || die "check torch: node $t printed '$out'"
+  done
+  check_step torch "ok: torchrun etcd-v2 rendezvous of 2 nodes, gloo all_reduce sum 3, torch $(sed -n 's/.*"torch": "\([^"]*\)".*/\1/p' <<<"$out")"
+  docker stop -t 20 "$e" >/dev/null
+  out=$(docker inspect -f '{{.State.ExitCode}}' "$e")
+  [[ $out == 0 ]] || die "check etcd: docker stop ended with exit code $out"
+  check_step etcd "ok: docker stop shuts etcd down cleanly (exit 0)"
   log "check: all images passed"
 }
 

@@ -4,7 +4,7 @@
 Usage: scripts/lab_inventory.py N [--prefix cslr-lab] [--subnet 10.213.0] [--network cslr-lab] > hosts.yml
 
 Host i (1-based) is <prefix>-<i> at <subnet>.<10+i>. The first two hosts are head candidates
-(in that order), the first host runs MLflow. Used by `make lab` (LAB_HOSTS=N) and by
+(in that order), the first host runs MLflow, the first three (or the only one) run the rendezvous etcd. Used by `make lab` (LAB_HOSTS=N) and by
 molecule scenarios, so both build the same shape of inventory.
 """
 import argparse
@@ -38,6 +38,10 @@ def render(n, prefix, subnet, network, outsider=False, spares=0):
         out.append("        %s:\n" % name)
     out.append("    cslr_mlflow_hosts:\n      hosts:\n        %s:\n" % names[0])
     out.append("    cslr_gpu_hosts:\n      hosts: {}\n")
+    out.append("    # etcd for torchrun: three members (one may be lost), or one on a smaller lab.\n")
+    out.append("    cslr_rendezvous_hosts:\n      hosts:\n")
+    for name in (names[:3] if n >= 3 else names[:1]):
+        out.append("        %s:\n" % name)
     if outsider:
         out.append("    # Not a cluster member: a machine on the same LAN, for firewall tests.\n")
         out.append("    lab_outsiders:\n      hosts:\n        %s-outsider:\n          lab_address: %s.200\n"

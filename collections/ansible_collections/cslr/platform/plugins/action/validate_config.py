@@ -80,7 +80,8 @@ class ActionModule(ActionBase):
             raise AnsibleError('validate_config needs hostvars')
 
         names = set()
-        for group in (spec.GROUP_CLUSTER, spec.GROUP_HEAD_CANDIDATES, spec.GROUP_GPU, spec.GROUP_MLFLOW):
+        for group in (spec.GROUP_CLUSTER, spec.GROUP_HEAD_CANDIDATES, spec.GROUP_GPU, spec.GROUP_MLFLOW,
+                      spec.GROUP_RENDEZVOUS):
             names.update(groups.get(group, []))
 
         collected = {}

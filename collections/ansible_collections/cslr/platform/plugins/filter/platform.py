@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filters the roles share: missed_hosts (hosts of a delegated loop that were down or failed),
-setting (a platform variable as another host has it, else its default) and dpkg_missing (the
-packages of a list that dpkg does not report as installed)."""
+setting (a platform variable as another host has it, else its default), dpkg_missing (the
+packages of a list that dpkg does not report as installed), interface_of (the interface that holds
+an address) and size_bytes (500g -> bytes)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,37 @@ def dpkg_missing(dpkg_output, packages):
     return [p for p in packages if p not in installed]
 
 
+def interface_of(facts, address):
+    """``ansible_facts | cslr.platform.interface_of(address)``: the name of the network interface
+    that holds the IPv4 ``address`` (primary or secondary address), from facts gathered with the
+    ``network`` subset; None when no interface holds it."""
+    if not isinstance(facts, dict):
+        raise AnsibleFilterError('interface_of expects ansible_facts, got %s' % type(facts).__name__)
+    if 'interfaces' not in facts:
+        raise AnsibleFilterError('interface_of needs network facts (gather_subset: network)')
+    for name in sorted(facts['interfaces']):
+        data = facts.get(name.replace('-', '_').replace('.', '_').replace(':', '_')) or facts.get(name) or {}
+        if not isinstance(data, dict):
+            continue
+        ipv4 = [data.get('ipv4') or {}] + list(data.get('ipv4_secondaries') or [])
+        if any(isinstance(a, dict) and a.get('address') == address for a in ipv4):
+            return data.get('device') or name
+    return None
+
+
+_SIZE_UNITS = {'k': 1024, 'm': 1024 ** 2, 'g': 1024 ** 3, 't': 1024 ** 4}
+
+
+def size_bytes(value):
+    """``'10g' | cslr.platform.size_bytes``: a size written as a whole number and a unit (k, m, g, t;
+    powers of 1024) in bytes."""
+    text = str(value).strip()
+    if len(text) < 2 or not text[:-1].isdigit() or text[-1].lower() not in _SIZE_UNITS:
+        raise AnsibleFilterError('size_bytes expects a size such as 500g or 2t, got %r' % (value,))
+    return int(text[:-1]) * _SIZE_UNITS[text[-1].lower()]
+
+
 class FilterModule(object):
     def filters(self):
-        return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing}
+        return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
+                'interface_of': interface_of, 'size_bytes': size_bytes}

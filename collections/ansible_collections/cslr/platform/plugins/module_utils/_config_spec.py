@@ -23,6 +23,7 @@ GROUP_CLUSTER = 'cslr_cluster'
 GROUP_HEAD_CANDIDATES = 'cslr_ray_head_candidates'
 GROUP_GPU = 'cslr_gpu_hosts'
 GROUP_MLFLOW = 'cslr_mlflow_hosts'
+GROUP_RENDEZVOUS = 'cslr_rendezvous_hosts'
 
 GROUPS = (
     (GROUP_CLUSTER, 'Every platform host. Each one runs the health service and, unless `cslr_ray_enabled` is false '
@@ -31,11 +32,14 @@ GROUPS = (
                             'empty (the original `nodes.head_whitelist`).'),
     (GROUP_GPU, 'Hosts with NVIDIA GPUs. Only these run the GPU Ray image or give GPUs to a service.'),
     (GROUP_MLFLOW, 'Exactly one host when MLflow is enabled: it runs MLflow and its PostgreSQL.'),
+    (GROUP_RENDEZVOUS, 'One or three hosts when `cslr_rendezvous_enabled`: they run etcd for PyTorch elastic '
+                       'rendezvous (three form one etcd cluster that survives the loss of one member).'),
 )
 
 # Owners: the role that uses a variable. A variable whose owner role has no
 # tasks/main.yml (yet) is carried by the internal `config` role instead.
-OWNERS = ('config', 'hosts_file', 'docker', 'firewall', 'nvidia', 'images', 'ray', 'health', 'mlflow', 'postgres', 'redis', 'marimo')
+OWNERS = ('config', 'hosts_file', 'docker', 'firewall', 'nvidia', 'images', 'ray', 'health', 'mlflow', 'postgres', 'redis', 'marimo',
+          'rendezvous', 'training')
 
 # Insecure database passwords: common defaults, and the original tool's example/default
 # values (its shipped example failed its own check with one of these).
@@ -88,6 +92,9 @@ FORMATS = {
     'address': 'a host name or IPv4 address, optionally followed by :PORT',
     'path': 'an absolute path',
     'hostname': 'a DNS host name',
+    'mode': 'an octal file mode, quoted, e.g. "0770"',
+    'size': 'a size: a whole number followed by m, g or t, e.g. 500g or 2t',
+    's3_uri': 'an S3 URI s3://BUCKET or s3://BUCKET/PREFIX',
 }
 FORMAT_PATTERNS = {
     'cidr': r'^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$',
@@ -99,6 +106,9 @@ FORMAT_PATTERNS = {
     'address': r'^[A-Za-z0-9.-]+(:\d+)?$',
     'path': r'^/',
     'hostname': r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$',
+    'mode': r'^0?[0-7]{3,4}$',
+    'size': r'^\d+[mgtMGT]$',
+    's3_uri': r'^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$',
 }
 
 # Ray's public images carry both versions in the tag (2.60.0-py311[-gpu]); local images
@@ -132,9 +142,9 @@ VARIABLES = (
     Var('cslr_teardown_delete_data', 'bool', False, '`playbooks/teardown.yml` only: also delete the stacks\' '
         'Docker volumes and data directories (MLflow runs and artifacts, Redis data). The run lists what it '
         'deletes; without it teardown keeps all data.', 'config'),
-    Var('cslr_teardown_stacks', 'list', ['marimo', 'redis', 'mlflow', 'ray', 'health'], '`playbooks/teardown.yml` '
-        'only: the stacks to stop.', 'config', elements='str',
-        choices=['marimo', 'redis', 'mlflow', 'ray', 'health']),
+    Var('cslr_teardown_stacks', 'list', ['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health'],
+        '`playbooks/teardown.yml` only: the stacks to stop.', 'config', elements='str',
+        choices=['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health']),
     Var('cslr_head_address', 'str', None, 'Explicit Ray head address (`HOST` or `HOST:PORT`, the original '
         '`nodes.head_address`). null: the head is elected among `cslr_ray_head_candidates`.', 'ray', fmt='address',
         nullable=True),
@@ -351,6 +361,73 @@ VARIABLES = (
     Var('cslr_marimo_token', 'str', None, 'Password of the Marimo editor (`--token-password`). null: no token, '
         'reachable from the cluster and admin networks only. Keep it in Ansible Vault.', 'marimo', secret=True,
         nullable=True),
+    # ------------------------------------------------------------------ rendezvous (etcd for torchrun)
+    Var('cslr_rendezvous_enabled', 'bool', False, 'Run etcd for PyTorch elastic rendezvous (`torchrun '
+        '--rdzv-backend=etcd-v2`) on the hosts of `cslr_rendezvous_hosts`: one member, or a three-member cluster '
+        'when three hosts are given. Reachable from the cluster hosts\' addresses only.', 'rendezvous'),
+    Var('cslr_rendezvous_image', 'str', 'quay.io/coreos/etcd:v3.5.21', 'etcd image. With '
+        '`cslr_rendezvous_v2_api` it must be etcd 3.4 or 3.5: etcd 3.6 removed the v2 API.', 'rendezvous',
+        fmt='image'),
+    Var('cslr_rendezvous_client_port', **dict(_PORT, default=2379, description='etcd client port: the '
+                                              '`--rdzv-endpoint` of torchrun is `ADDRESS:PORT` of a rendezvous '
+                                              'host.', owner='rendezvous')),
+    Var('cslr_rendezvous_peer_port', **dict(_PORT, default=2380, description='etcd peer port (members of a '
+                                            'three-host rendezvous cluster talk on it).', owner='rendezvous')),
+    Var('cslr_rendezvous_v2_api', 'bool', True, 'Serve etcd\'s v2 API (`ETCD_ENABLE_V2`). torch\'s `etcd` and '
+        '`etcd-v2` rendezvous backends speak only v2 (through python-etcd); it exists in etcd 3.4 and 3.5 and was '
+        'removed in 3.6. false only when every client uses the v3 API.', 'rendezvous'),
+    Var('cslr_rendezvous_clean_runs', 'list', [], '`playbooks/rendezvous_clean.yml` only: the torchrun '
+        '`--rdzv-id`s whose rendezvous state to delete (both etcd backends). Empty: list the runs found.',
+        'rendezvous', elements='str'),
+    Var('cslr_rendezvous_clean_all', 'bool', False, '`playbooks/rendezvous_clean.yml` only: delete the '
+        'rendezvous state of every run (no training job may be running).', 'rendezvous'),
+    # ------------------------------------------------------------------ training (torchrun jobs on the hosts)
+    Var('cslr_training_enabled', 'bool', None, 'Prepare this host for distributed training jobs: torchrun\'s '
+        'ports open to the cluster hosts, `NCCL_SOCKET_IFNAME`/`GLOO_SOCKET_IFNAME` set to the interface of '
+        '`cslr_cluster_address` (in the Ray container and in /etc/cslr/training.env + a login profile on the '
+        'host), the checkpoint directory. null: on `cslr_gpu_hosts` only.', 'training', scope='host',
+        nullable=True),
+    Var('cslr_training_master_port', **dict(_PORT, default=29500, description='torchrun `--master-port` (static '
+                                            'rendezvous), opened to the cluster hosts on training hosts.',
+                                            owner='training')),
+    Var('cslr_training_c10d_port', **dict(_PORT, default=29400, description='Port of torchrun\'s c10d rendezvous '
+                                          '(`--rdzv-backend=c10d --rdzv-endpoint=HOST:PORT`), opened to the '
+                                          'cluster hosts on training hosts.', owner='training')),
+    Var('cslr_training_min_port', **dict(_PORT, default=40000, description='First port of the range opened to '
+                                         'the cluster hosts for the sockets training jobs listen on at random '
+                                         '(NCCL, gloo, the TCPStore of etcd/c10d rendezvous).', owner='training')),
+    Var('cslr_training_max_port', **dict(_PORT, default=49999, description='Last port of the training port range '
+                                         '(see `cslr_training_min_port`).',
+                                         owner='training')),
+    Var('cslr_training_set_port_range', 'bool', True, 'Set the kernel\'s ephemeral port range '
+        '(`net.ipv4.ip_local_port_range`) of training hosts to `cslr_training_min_port` - `cslr_training_max_port`, '
+        'so the ports NCCL, gloo and torchrun bind at random fall inside the opened range. false: keep the '
+        'kernel\'s range (then jobs must pick their ports inside the opened range themselves).', 'training'),
+    Var('cslr_checkpoint_dir', 'str', '/var/lib/cslr-platform/checkpoints', 'Local checkpoint directory of '
+        'training hosts (e.g. an NVMe mount point), created with the owner, group and mode below and mounted at '
+        'the same path in the Ray container (`CSLR_CHECKPOINT_DIR`).', 'training', scope='host', fmt='path'),
+    Var('cslr_checkpoint_owner', 'str', 'root', 'Owner of `cslr_checkpoint_dir` (Ray\'s jobs run as root in '
+        'the Ray container).', 'training', scope='host'),
+    Var('cslr_checkpoint_group', 'str', 'root', 'Group of `cslr_checkpoint_dir`.', 'training', scope='host'),
+    Var('cslr_checkpoint_mode', 'str', '0770', 'Mode of `cslr_checkpoint_dir` (octal, quoted).', 'training',
+        scope='host', fmt='mode'),
+    Var('cslr_checkpoint_min_free', 'str', '10g', 'Free space `cslr_checkpoint_dir` must have; a run stops '
+        'with the host, the free space and the mount point when it has less.', 'training', scope='host',
+        fmt='size'),
+    Var('cslr_checkpoint_retention_days', 'int', None, 'Delete files under `cslr_checkpoint_dir` not modified '
+        'for this many days (a daily systemd timer). null: keep everything.', 'training', scope='host',
+        minimum=1, nullable=True),
+    Var('cslr_checkpoint_s3_uri', 'str', None, 'S3 location of the remote checkpoint tier (`s3://BUCKET/PREFIX`), '
+        'given to jobs as `CSLR_CHECKPOINT_S3_URI`. null: no S3 tier.', 'training', fmt='s3_uri', nullable=True),
+    Var('cslr_checkpoint_s3_endpoint_url', 'str', None, 'S3 endpoint for a non-AWS store (MinIO, Ceph); given as '
+        '`AWS_ENDPOINT_URL`. null: AWS.', 'training', nullable=True),
+    Var('cslr_checkpoint_s3_region', 'str', None, 'S3 region (`AWS_DEFAULT_REGION`). null: the SDK\'s default.',
+        'training', nullable=True),
+    Var('cslr_checkpoint_s3_access_key_id', 'str', None, 'S3 access key id (`AWS_ACCESS_KEY_ID`) for the '
+        'training jobs. Keep it in Ansible Vault.', 'training', secret=True, nullable=True),
+    Var('cslr_checkpoint_s3_secret_access_key', 'str', None, 'S3 secret key (`AWS_SECRET_ACCESS_KEY`): written '
+        'into a root-only env file of the Ray stack, never logged. Keep it in Ansible Vault.', 'training',
+        secret=True, nullable=True),
 )
 
 BY_NAME = dict((v.name, v) for v in VARIABLES)
@@ -365,8 +442,11 @@ SERVICE_PORTS = (
     ('mlflow', ('cslr_mlflow_port',)),
     ('redis', ('cslr_redis_port',)),
     ('marimo', ('cslr_marimo_port',)),
+    ('rendezvous', ('cslr_rendezvous_client_port', 'cslr_rendezvous_peer_port')),
+    ('training', ('cslr_training_master_port', 'cslr_training_c10d_port')),
 )
 RAY_WORKER_RANGE = ('cslr_ray_min_worker_port', 'cslr_ray_max_worker_port')
+TRAINING_RANGE = ('cslr_training_min_port', 'cslr_training_max_port')
 
 # Variables (or original config keys written as variables) that no longer exist, with
 # what replaces them. The validator reports each one set in the inventory.
@@ -407,7 +487,7 @@ ORIGINAL_SECTIONS = {
 }
 
 # cslr_-prefixed names that are not configuration: facts set by the collection's modules.
-NOT_CONFIG = ('cslr_gpu',)
+NOT_CONFIG = ('cslr_gpu', 'cslr_training')
 
 
 GENERATED_MARK = 'Generated by scripts/gen_config.py'

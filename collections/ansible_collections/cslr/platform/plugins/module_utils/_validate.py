@@ -38,8 +38,9 @@ RULES = (
     ('types', 'Each value has its documented type. Booleans and numbers written as strings (`"true"`, `"6379"`) '
               'and whole numbers written as floats (`4.0`) are refused.'),
     ('formats', 'CIDR (no host bits, prefix 0-32: "Invalid subnet format"), IPv4 addresses, ports 1024-65535, '
-                'memory `^\\d+[gmGM]$` and > 0, image references with a tag, versions, names, choices and '
-                'numeric bounds (health and cluster timeouts, retries).'),
+                'memory `^\\d+[gmGM]$` and > 0, sizes (`500g`, `2t`), absolute paths (the checkpoint directory), '
+                'octal modes, S3 URIs, image references with a tag, versions, names, choices and numeric bounds '
+                '(health and cluster timeouts, retries).'),
     ('required', 'Required values are set: `cslr_cluster_network`, each host\'s `cslr_cluster_address`, and '
                  '`cslr_postgres_password` when MLflow is enabled.'),
     ('scope', 'Cluster-wide (global) variables have the same value on every host.'),
@@ -49,16 +50,23 @@ RULES = (
                 'backslash or blank: it is written into redis.conf). The same applies to the Marimo token.'),
     ('memory', 'Ray\'s `/dev/shm` (`cslr_ray_shm_size`) is smaller than the Ray container\'s memory limit.'),
     ('ports', 'Per host, the ports of the services enabled ON THAT HOST are distinct: health, Ray\'s pinned ports '
-              'and its worker port range (min <= max), MLflow on the MLflow host, Redis and Marimo where enabled.'),
+              'and its worker port range (min <= max), MLflow on the MLflow host, Redis and Marimo where enabled, '
+              'etcd\'s client and peer ports on rendezvous hosts, and on training hosts torchrun\'s master and '
+              'c10d ports and the training port range (min <= max), which must not overlap the Ray worker range.'),
     ('addresses', 'Cluster addresses are unique, inside `cslr_cluster_network`, and neither its network nor its '
                   'broadcast address.'),
     ('groups', '`cslr_cluster` has hosts; `cslr_ray_head_candidates` is not empty ("head_whitelist must not be '
                'empty") and its hosts are cluster hosts running Ray; exactly one host in `cslr_mlflow_hosts` when '
-               'MLflow is enabled; `cslr_gpu_hosts` are cluster hosts.'),
+               'MLflow is enabled; `cslr_gpu_hosts` are cluster hosts; 1 or 3 cluster hosts in '
+               '`cslr_rendezvous_hosts` when the rendezvous stack is enabled (an etcd cluster of 2 stops when either '
+               'is lost).'),
     ('versions', 'One Ray version and one Python version across the cluster: every Ray image in use has a tag '
                  'starting with `cslr_ray_version`, and a `-pyXY` in the tag matches `cslr_ray_python_version`.'),
     ('docker', 'Docker address pools do not overlap the cluster network or an admin network.'),
     ('gpu', 'GPUs are given to services (Ray, Marimo) only on hosts of `cslr_gpu_hosts`.'),
+    ('rendezvous', 'With `cslr_rendezvous_v2_api` (torch\'s etcd backends), the etcd image is not 3.6 or later '
+                   '(etcd 3.6 removed the v2 API).'),
+    ('training', 'S3 credentials of the checkpoint tier come in pairs (key id and secret key).'),
 )
 
 
@@ -346,7 +354,7 @@ class _Config(object):
         self.groups = groups
         self.cluster = _groups(groups, spec.GROUP_CLUSTER)
         extra = []
-        for group in (spec.GROUP_HEAD_CANDIDATES, spec.GROUP_GPU, spec.GROUP_MLFLOW):
+        for group in (spec.GROUP_HEAD_CANDIDATES, spec.GROUP_GPU, spec.GROUP_MLFLOW, spec.GROUP_RENDEZVOUS):
             extra.extend(h for h in _groups(groups, group) if h not in self.cluster and h not in extra)
         self.hosts = self.cluster + extra
         self.inventory_hosts = set(hostvars) | set(self.hosts)
@@ -499,8 +507,27 @@ def check_secrets(cfg, out):
                 out.add([host], 'cslr_marimo_token', value, bad[0], bad[1], secret=True)
 
 
+def training_host(cfg, host):
+    """Whether host is prepared for training jobs (cslr_training_enabled, null: GPU hosts)."""
+    value = cfg.get(host, 'cslr_training_enabled')
+    if value is None:
+        return host in _groups(cfg.groups, spec.GROUP_GPU)
+    return _enabled(value)
+
+
+def rendezvous_host(cfg, host):
+    return _enabled(cfg.get(host, 'cslr_rendezvous_enabled')) and host in _groups(cfg.groups, spec.GROUP_RENDEZVOUS)
+
+
+def _port_range(cfg, host, names):
+    lo, hi = (cfg.get(host, n) for n in names)
+    if _is_int(lo) and _is_int(hi) and lo <= hi:
+        return (lo, hi)
+    return None
+
+
 def host_ports(cfg, host):
-    """[(port, variable)] and worker range (lo, hi) or None of the services enabled on host."""
+    """[(port, variable)] and {range variables: (lo, hi)} of the services enabled on host."""
     ports = []
     mlflow_hosts = _groups(cfg.groups, spec.GROUP_MLFLOW)
     enabled = {
@@ -509,6 +536,8 @@ def host_ports(cfg, host):
         'mlflow': _enabled(cfg.get(host, 'cslr_mlflow_enabled')) and host in mlflow_hosts,
         'redis': _enabled(cfg.get(host, 'cslr_redis_enabled')),
         'marimo': _enabled(cfg.get(host, 'cslr_marimo_enabled')),
+        'rendezvous': rendezvous_host(cfg, host),
+        'training': training_host(cfg, host),
     }
     for service, names in spec.SERVICE_PORTS:
         if not enabled[service]:
@@ -517,24 +546,24 @@ def host_ports(cfg, host):
             value = cfg.get(host, name)
             if _is_int(value):
                 ports.append((value, name))
-    workers = None
-    if enabled['ray']:
-        lo, hi = (cfg.get(host, n) for n in spec.RAY_WORKER_RANGE)
-        if _is_int(lo) and _is_int(hi) and lo <= hi:
-            workers = (lo, hi)
-    return ports, workers
+    ranges = {}
+    for service, names in (('ray', spec.RAY_WORKER_RANGE), ('training', spec.TRAINING_RANGE)):
+        found = _port_range(cfg, host, names) if enabled[service] else None
+        if found:
+            ranges['%s..%s' % names] = found
+    return ports, ranges
 
 
 def check_ports(cfg, out):
-    lo_name, hi_name = spec.RAY_WORKER_RANGE
-    range_name = '%s..%s' % spec.RAY_WORKER_RANGE
     for host in cfg.cluster:
-        lo, hi = cfg.get(host, lo_name), cfg.get(host, hi_name)
-        if _is_int(lo) and _is_int(hi) and lo > hi:
-            out.add([host], '%s, %s' % (lo_name, hi_name), '%d, %d' % (lo, hi),
-                    '%s must not be greater than %s' % (lo_name, hi_name),
-                    'make the range low..high, e.g. 11000..11999', raw=True)
-        ports, workers = host_ports(cfg, host)
+        for (lo_name, hi_name), example in ((spec.RAY_WORKER_RANGE, '11000..11999'),
+                                            (spec.TRAINING_RANGE, '40000..49999')):
+            lo, hi = cfg.get(host, lo_name), cfg.get(host, hi_name)
+            if _is_int(lo) and _is_int(hi) and lo > hi:
+                out.add([host], '%s, %s' % (lo_name, hi_name), '%d, %d' % (lo, hi),
+                        '%s must not be greater than %s' % (lo_name, hi_name),
+                        'make the range low..high, e.g. %s' % example, raw=True)
+        ports, ranges = host_ports(cfg, host)
         users = {}
         for port, name in ports:
             users.setdefault(port, []).append(name)
@@ -543,13 +572,20 @@ def check_ports(cfg, out):
             if len(names) > 1:
                 out.add([host], ', '.join(names), port, 'Port %d is used multiple times' % port,
                         'give each service on the host its own port')
-        if workers:
+        for range_name, (lo, hi) in sorted(ranges.items()):
+            what = 'the Ray worker port range' if range_name.startswith('cslr_ray') else 'the training port range'
             for port in sorted(users):
-                if workers[0] <= port <= workers[1]:
+                if lo <= port <= hi:
                     out.add([host], '%s, %s' % (', '.join(users[port]), range_name), port,
-                            'Port %d is used multiple times: it is inside the Ray worker port range %d-%d'
-                            % (port, workers[0], workers[1]),
+                            'Port %d is used multiple times: it is inside %s %d-%d' % (port, what, lo, hi),
+                            'move the port or the range so they do not overlap' if what.startswith('the training') else
                             'move the port or the worker range so they do not overlap')
+        if len(ranges) == 2:
+            (name_a, (lo_a, hi_a)), (name_b, (lo_b, hi_b)) = sorted(ranges.items())
+            if lo_a <= hi_b and lo_b <= hi_a:
+                out.add([host], '%s, %s' % (name_a, name_b), '%d-%d, %d-%d' % (lo_a, hi_a, lo_b, hi_b),
+                        'the Ray worker port range and the training port range overlap',
+                        'move one of them, e.g. cslr_training_min_port..max_port 40000..49999', raw=True)
 
 
 def check_addresses(cfg, out):
@@ -614,6 +650,19 @@ def check_groups(cfg, out):
                 out.add([host], spec.GROUP_MLFLOW + ' (group)', host, 'MLflow host %s is not in %s'
                         % (host, spec.GROUP_CLUSTER),
                         'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
+    members = _groups(cfg.groups, spec.GROUP_RENDEZVOUS)
+    if _enabled(cfg.global_value('cslr_rendezvous_enabled')):
+        if len(members) not in (1, 3):
+            out.add([], spec.GROUP_RENDEZVOUS + ' (group)', _group_display(members),
+                    'the rendezvous stack is enabled, so etcd needs 1 or 3 hosts (found %d): 1 member, or 3 that '
+                    'keep a quorum when one is lost (2 would stop when either is lost)' % len(members),
+                    'put 1 or 3 hosts in %s, or set cslr_rendezvous_enabled: false' % spec.GROUP_RENDEZVOUS,
+                    raw=True)
+        for host in members:
+            if host not in cfg.cluster:
+                out.add([host], spec.GROUP_RENDEZVOUS + ' (group)', host, 'rendezvous host %s is not in %s'
+                        % (host, spec.GROUP_CLUSTER),
+                        'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
 
 
 _TAG_VERSION = re.compile(r'^v?(\d+\.\d+\.\d+)(?=$|[-_.+])')
@@ -661,6 +710,34 @@ def check_ray_versions(cfg, out):
             out.add([host], name, image, 'the Ray image carries Python %s but cslr_ray_python_version is %s (one '
                     'Python version across hosts)' % (tag_python, python),
                     'use a py%s image on every host, or change cslr_ray_python_version' % python.replace('.', ''))
+
+
+_TAG_ETCD = re.compile(r'^v?(\d+)\.(\d+)(?=$|[-_.+])')
+
+
+def check_rendezvous(cfg, out):
+    if not _enabled(cfg.global_value('cslr_rendezvous_enabled')):
+        return
+    image = cfg.global_value('cslr_rendezvous_image')
+    if not isinstance(image, str) or not _enabled(cfg.global_value('cslr_rendezvous_v2_api')):
+        return
+    match = _TAG_ETCD.match(image_tag(image) or '')
+    if match and (int(match.group(1)), int(match.group(2))) >= (3, 6):
+        out.add([], 'cslr_rendezvous_image', image, 'etcd %s.%s has no v2 API (etcd 3.6 removed it), which torch\'s '
+                'etcd and etcd-v2 rendezvous backends need (cslr_rendezvous_v2_api is true)' % match.groups(),
+                'use an etcd 3.5 image, e.g. quay.io/coreos/etcd:v3.5.21')
+
+
+def check_training(cfg, out):
+    for host in cfg.cluster:
+        key_id = cfg.get(host, 'cslr_checkpoint_s3_access_key_id')
+        secret = cfg.get(host, 'cslr_checkpoint_s3_secret_access_key')
+        if (key_id is None) != (secret is None):
+            given, missing = (('cslr_checkpoint_s3_access_key_id', 'cslr_checkpoint_s3_secret_access_key')
+                              if secret is None else
+                              ('cslr_checkpoint_s3_secret_access_key', 'cslr_checkpoint_s3_access_key_id'))
+            out.add([host], missing, None, 'is not set but %s is: S3 needs both' % given,
+                    'set both S3 credentials (in Ansible Vault), or neither')
 
 
 def _networks(cfg, host):
@@ -760,6 +837,8 @@ def validate(hostvars, groups, external=()):
     check_addresses(cfg, out)
     check_ports(cfg, out)
     check_ray_versions(cfg, out)
+    check_rendezvous(cfg, out)
+    check_training(cfg, out)
     check_docker(cfg, out)
     check_gpu(cfg, out)
     return merge(out.errors, cfg.cluster), cfg.cluster

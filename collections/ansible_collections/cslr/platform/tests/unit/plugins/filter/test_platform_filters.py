@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.cslr.platform.plugins.filter.platform import FilterModule, dpkg_missing, missed_hosts, setting
+from ansible_collections.cslr.platform.plugins.filter.platform import (
+    FilterModule, dpkg_missing, interface_of, missed_hosts, setting, size_bytes)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing'}
+    assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
+                                             'size_bytes'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -58,3 +60,32 @@ def test_dpkg_missing_keeps_the_order_and_counts_removed_and_unknown_packages_as
 def test_dpkg_missing_refuses_a_package_string():
     with pytest.raises(AnsibleFilterError, match='list of package names'):
         dpkg_missing(DPKG, 'ufw')
+
+
+FACTS = {
+    'interfaces': ['lo', 'eth0', 'br-1a2b', 'eth1'],
+    'lo': {'device': 'lo', 'ipv4': {'address': '127.0.0.1'}},
+    'eth0': {'device': 'eth0', 'ipv4': {'address': '10.213.0.11'}},
+    'br_1a2b': {'device': 'br-1a2b', 'ipv4': {'address': '172.24.0.1'}},
+    'eth1': {'device': 'eth1', 'ipv4': {'address': '192.0.2.5'}, 'ipv4_secondaries': [{'address': '10.9.0.3'}]},
+}
+
+
+def test_interface_of_finds_primary_and_secondary_addresses_and_dashed_names():
+    assert interface_of(FACTS, '10.213.0.11') == 'eth0'
+    assert interface_of(FACTS, '10.9.0.3') == 'eth1'
+    assert interface_of(FACTS, '172.24.0.1') == 'br-1a2b'
+    assert interface_of(FACTS, '10.213.0.99') is None
+
+
+def test_interface_of_needs_network_facts():
+    with pytest.raises(AnsibleFilterError, match='network facts'):
+        interface_of({'hostname': 'x'}, '10.0.0.1')
+
+
+def test_size_bytes():
+    assert size_bytes('10g') == 10 * 1024 ** 3
+    assert size_bytes('512M') == 512 * 1024 ** 2
+    assert size_bytes('2t') == 2 * 1024 ** 4
+    with pytest.raises(AnsibleFilterError, match='500g'):
+        size_bytes('ten')
