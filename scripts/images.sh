@@ -292,9 +292,12 @@ torch_wheel() {
   work_dir
   dir=$WORK/wheels logfile=$WORK/torch-wheel.log
   mkdir -p "$dir"
-  python3 -m pip --version >/dev/null 2>&1 || die "building cslr-lab/torch needs pip on this machine (python3 -m pip)"
+  # The project's venv when there is one (make venv), else the machine's python3; both read pip.conf.
+  local py=python3
+  [[ -x $ROOT/.venv/bin/python ]] && py=$ROOT/.venv/bin/python
+  "$py" -m pip --version >/dev/null 2>&1 || die "building cslr-lab/torch needs pip on this machine ($py -m pip)"
   log "torch: pip download torch==$version+cpu (cp311, manylinux_2_28_x86_64; log: $logfile)"
-  python3 -m pip download "torch==$version+cpu" --no-deps --only-binary=:all: --python-version 3.11 \
+  "$py" -m pip download "torch==$version+cpu" --no-deps --only-binary=:all: --python-version 3.11 \
       --platform manylinux_2_28_x86_64 -d "$dir" >"$logfile" 2>&1 \
     || fail_with_log "$logfile" "pip found no torch $version CPU wheel for Python 3.11: put torch-$version+cpu-cp311-cp311-manylinux_2_28_x86_64.whl where pip finds it (pip's find-links, e.g. PIP_FIND_LINKS=/opt/wheels, or PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu)"
   wheel=$(find "$dir" -maxdepth 1 -name "torch-$version+cpu-cp311-cp311-*.whl" | head -n 1)
