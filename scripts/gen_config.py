@@ -582,9 +582,19 @@ JOB_TEMPLATES = (
     dict(name='MLflow restore', playbook='playbooks/mlflow_restore.yml',
          description='Replace the MLflow database with a dump written by the backup template.',
          survey=('cslr_mlflow_restore_file',), required=('cslr_mlflow_restore_file',)),
+    dict(name='rendezvous: list torch runs', playbook='playbooks/rendezvous_clean.yml',
+         description='Read-only: the torchrun rendezvous runs (--rdzv-id) that have state in the rendezvous etcd.'),
+    dict(name='rendezvous: delete stale runs', playbook='playbooks/rendezvous_clean.yml',
+         description='Delete the rendezvous state of the named runs (both torch etcd backends), so a new job can '
+                     'use the same --rdzv-id. No job of those runs may be running.',
+         survey=('cslr_rendezvous_clean_runs',), required=('cslr_rendezvous_clean_runs',)),
     dict(name='status', playbook='playbooks/status.yml', ask_limit_on_launch=True,
          description='Read-only: per host, the stacks and their health, the Ray role and nodes, GPUs, MLflow.'),
 )
+
+
+# list-of-string variables whose playbook also takes a comma-separated string (an AWX text answer).
+LIST_AS_TEXT = ('cslr_rendezvous_clean_runs',)
 
 
 def survey_question(var, required=False):
@@ -609,6 +619,10 @@ def survey_question(var, required=False):
         question.update(type='text', min=1 if required else 0, max=1024)
     elif var.type == 'list' and var.elements == 'str' and var.choices:
         question.update(type='multiselect', choices=list(var.choices))
+    elif var.type == 'list' and var.elements == 'str' and var.name in LIST_AS_TEXT:
+        # The playbook splits the answer on commas.
+        question.update(type='text', min=1 if required else 0, max=1024,
+                        question_description=question['question_description'] + ' Several: separated by commas.')
     else:
         raise ValueError('%s (%s) cannot be a survey question: AWX answers are strings, numbers or lists of '
                          'choices. Make a template with typed extra_vars instead.' % (var.name, var.type))

@@ -732,11 +732,11 @@ def check_training(cfg, out):
     for host in cfg.cluster:
         key_id = cfg.get(host, 'cslr_checkpoint_s3_access_key_id')
         secret = cfg.get(host, 'cslr_checkpoint_s3_secret_access_key')
-        if (key_id is None) != (secret is None):
+        if (not key_id) != (not secret):
             given, missing = (('cslr_checkpoint_s3_access_key_id', 'cslr_checkpoint_s3_secret_access_key')
-                              if secret is None else
+                              if not secret else
                               ('cslr_checkpoint_s3_secret_access_key', 'cslr_checkpoint_s3_access_key_id'))
-            out.add([host], missing, None, 'is not set but %s is: S3 needs both' % given,
+            out.add([host], missing, cfg.get(host, missing), 'is not set but %s is: S3 needs both' % given,
                     'set both S3 credentials (in Ansible Vault), or neither')
 
 
