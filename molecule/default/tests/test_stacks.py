@@ -34,6 +34,8 @@ def expected_stacks(name):
         stacks[PREFIX + "-redis"] = ["redis"]
     if LAB.var(name, "cslr_marimo_enabled"):
         stacks[PREFIX + "-marimo"] = ["marimo"]
+    if LAB.var(name, "cslr_rendezvous_enabled") and name in LAB.group("cslr_rendezvous_hosts"):
+        stacks[PREFIX + "-rendezvous"] = ["etcd"]
     return stacks
 
 
