@@ -5,12 +5,13 @@
 """Filters the roles share: missed_hosts (hosts of a delegated loop that were down or failed),
 setting (a platform variable as another host has it, else its default), dpkg_missing (the
 packages of a list that dpkg does not report as installed), interface_of (the interface that holds
-an address) and size_bytes (500g -> bytes)."""
+an address), size_bytes (500g -> bytes) and training_host (whether a host is prepared for training)."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
@@ -91,7 +92,17 @@ def size_bytes(value):
     return int(text[:-1]) * _SIZE_UNITS[text[-1].lower()]
 
 
+def training_host(enabled, host, gpu_hosts):
+    """``cslr_training_enabled | cslr.platform.training_host(HOST, groups['cslr_gpu_hosts'])``: whether
+    HOST is a training host. The rule of the setting in one place: null means the GPU hosts."""
+    if not is_sequence(gpu_hosts):
+        raise AnsibleFilterError('training_host expects the list of GPU hosts, got %s' % type(gpu_hosts).__name__)
+    if enabled is None:
+        return host in gpu_hosts
+    return boolean(enabled, strict=False)
+
+
 class FilterModule(object):
     def filters(self):
         return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
-                'interface_of': interface_of, 'size_bytes': size_bytes}
+                'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host}

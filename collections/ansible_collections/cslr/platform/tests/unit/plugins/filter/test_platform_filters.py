@@ -7,13 +7,13 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.cslr.platform.plugins.filter.platform import (
-    FilterModule, dpkg_missing, interface_of, missed_hosts, setting, size_bytes)
+    FilterModule, dpkg_missing, interface_of, missed_hosts, setting, size_bytes, training_host)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
-                                             'size_bytes'}
+                                             'size_bytes', 'training_host'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -89,3 +89,12 @@ def test_size_bytes():
     assert size_bytes('2t') == 2 * 1024 ** 4
     with pytest.raises(AnsibleFilterError, match='500g'):
         size_bytes('ten')
+
+
+def test_training_host_null_means_the_gpu_hosts():
+    assert training_host(None, 'gpu-1', ['gpu-1']) is True
+    assert training_host(None, 'cpu-1', ['gpu-1']) is False
+    assert training_host(True, 'cpu-1', ['gpu-1']) is True
+    assert training_host(False, 'gpu-1', ['gpu-1']) is False
+    with pytest.raises(AnsibleFilterError, match='list of GPU hosts'):
+        training_host(None, 'gpu-1', 'gpu-1')
