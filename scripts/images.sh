@@ -49,7 +49,7 @@ BASE_FORMAT=1
 STACK_FORMAT=2
 
 # Stack images: name, tag, pinned versions (build args; part of the recipe hash).
-STACK_NAMES=(ray mlflow postgres redis health marimo etcd torch)
+STACK_NAMES=(ray mlflow postgres redis health marimo etcd torch host registry browser)
 declare -A STACK_TAG=(
   [ray]=2.60.0
   [mlflow]=3.17.2
@@ -59,6 +59,9 @@ declare -A STACK_TAG=(
   [marimo]=0.16.5
   [etcd]=3.5.16
   [torch]=2.13.0
+  [host]=trixie
+  [registry]=2.8
+  [browser]=1
 )
 declare -A STACK_ARGS=(
   [ray]="RAY_VERSION=2.60.0 MLFLOW_VERSION=3.17.2"
@@ -69,13 +72,16 @@ declare -A STACK_ARGS=(
   [marimo]="MARIMO_VERSION=0.16.5"
   [etcd]="ETCD_VERSION=3.5.16"
   [torch]="TORCH_VERSION=2.13.0 PYTHON_ETCD_VERSION=0.4.5"
+  [host]="LAB_USER=labadmin"
+  [registry]=""
+  [browser]=""
 )
 # Images FROM the Python 3.11 base instead of $BASE_TAG, and images only the tests use
 # (run on the outer engine, never delivered to the hosts: `save` skips them by default).
 declare -A STACK_BASE=(
   [torch]=$PY311_TAG
 )
-TEST_ONLY_NAMES=(torch)
+TEST_ONLY_NAMES=(torch host registry browser)
 # The public image each one stands in for (production uses those with the same compose files).
 declare -A STACK_UPSTREAM=(
   [ray]=rayproject/ray
@@ -86,6 +92,9 @@ declare -A STACK_UPSTREAM=(
   [marimo]=ghcr.io/marimo-team/marimo
   [etcd]=quay.io/coreos/etcd
   [torch]="a PyTorch CPU job image, tests only"
+  [host]="a lab machine: sshd + a sudo user, lab only"
+  [registry]="the lab registry (distribution 2.8), lab only"
+  [browser]="a workstation with headless Chromium, tests only"
 )
 # A command run in each freshly built image; it must succeed (and print the version).
 declare -A STACK_SMOKE=(
@@ -97,6 +106,9 @@ declare -A STACK_SMOKE=(
   [marimo]='marimo --version && python3 -c "from marimo._cli.cli import main"'
   [etcd]='etcd --version && etcdctl version && command -v etcd | grep -qx /usr/local/bin/etcd && command -v etcdctl | grep -qx /usr/local/bin/etcdctl'
   [torch]='python3 -c "import torch, etcd, torch.distributed as d; assert d.is_gloo_available(); print(torch.__version__)" && torchrun --help >/dev/null'
+  [host]='command -v sshd ssh-keygen sudo python3 >/dev/null && id labadmin && sudo -n -l -U labadmin | grep -q NOPASSWD && ! ls /etc/ssh/ssh_host_* 2>/dev/null && systemctl is-enabled ssh.service'
+  [registry]='docker-registry --version && command -v htpasswd >/dev/null'
+  [browser]='chromium --version'
 )
 
 WORK=

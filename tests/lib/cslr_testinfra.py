@@ -1,7 +1,10 @@
-"""Helpers for testinfra suites: the hosts of an inventory, reached over `docker exec`.
+"""Helpers for testinfra suites: the hosts of an inventory, reached over SSH as the playbooks
+reach them (the lab's sudo user and key, host keys checked against the lab's known_hosts;
+commands run with sudo).
 
 CSLR_TEST_INVENTORY names the inventory (molecule's verify sets it). Hosts are read with
-`ansible-inventory`, so tests see exactly the groups and variables the playbooks saw.
+`ansible-inventory`, so tests see exactly the groups and variables the playbooks saw (vault
+files decrypted with ANSIBLE_VAULT_PASSWORD_FILE, which molecule sets).
 """
 import json
 import os
@@ -32,15 +35,31 @@ class Lab:
     def __init__(self, inventory=None):
         self.data = load_inventory(inventory)
         self.hostvars = self.data.get("_meta", {}).get("hostvars", {})
+        self._hosts = {}
 
     def group(self, name):
         return list(self.data.get(name, {}).get("hosts", []))
 
-    def host(self, name):
-        return testinfra.get_host("docker://" + name)
+    def host(self, name, sudo=True):
+        """The testinfra host `name` over SSH (as root through sudo, or as the lab user)."""
+        key = (name, sudo)
+        if key not in self._hosts:
+            hv = self.hostvars[name]
+            address = hv.get("cslr_cluster_address") or hv["lab_address"]
+            state = os.path.join(ROOT, ".lab", hv["lab_network_name"])
+            self._hosts[key] = testinfra.get_host(
+                "ssh://%s@%s" % (hv.get("ansible_user", "labadmin"), address),
+                ssh_identity_file=os.path.join(ROOT, ".lab", "ssh", "id_ed25519"),
+                ssh_extra_args=" ".join([
+                    "-o UserKnownHostsFile=%s" % os.path.join(state, "known_hosts"),
+                    "-o StrictHostKeyChecking=yes", "-o IdentitiesOnly=yes", "-o BatchMode=yes",
+                    "-o ControlMaster=auto", "-o ControlPersist=120s", "-o ControlPath=/tmp/cslr-ti-%C",
+                ]),
+                timeout=30, sudo=sudo)
+        return self._hosts[key]
 
     def address(self, name):
-        return self.hostvars[name]["cslr_cluster_address"]
+        return self.hostvars[name].get("cslr_cluster_address") or self.hostvars[name]["lab_address"]
 
     def var(self, name, variable, default=None):
         return self.hostvars[name].get(variable, default)

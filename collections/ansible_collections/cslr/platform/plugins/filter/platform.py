@@ -102,7 +102,29 @@ def training_host(enabled, host, gpu_hosts):
     return boolean(enabled, strict=False)
 
 
+def sources_cover(sources, address):
+    """True when `address` (an IP, v4 or v6) is inside one of `sources`: ufw sources such as 'any',
+    a host address or a network in CIDR notation. Unparsable entries cover nothing."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(str(address).strip())
+    except ValueError:
+        return False
+    for source in sources or []:
+        source = str(source).strip()
+        if source == 'any':
+            return True
+        try:
+            if ip in ipaddress.ip_network(source, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 class FilterModule(object):
     def filters(self):
         return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
-                'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host}
+                'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host,
+                'sources_cover': sources_cover}

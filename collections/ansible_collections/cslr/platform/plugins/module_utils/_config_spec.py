@@ -214,11 +214,17 @@ VARIABLES = (
         'are copied before loading (removed after loading).', 'images', fmt='path'),
     Var('cslr_images_extra', 'list', [], 'Additional images every host gets (e.g. job images).', 'images',
         elements='str', fmt='image'),
-    Var('cslr_images_registry_url', 'str', None, 'Registry to log in to before pulling (`pull` mode). null: no '
-        'login.', 'images', nullable=True),
-    Var('cslr_images_registry_username', 'str', None, 'Registry user name.', 'images', nullable=True),
+    Var('cslr_images_registry_url', 'str', None, 'Registry to log in to before pulling (`pull` mode), as '
+        '`HOST[:PORT]` (the prefix of the image references it serves, e.g. `registry.lab.example:5000`). A wrong '
+        'login stops the run before any stack changes. null: no login (public images).', 'images', nullable=True),
+    Var('cslr_images_registry_username', 'str', None, 'Registry user name (with `cslr_images_registry_url`).',
+        'images', nullable=True),
     Var('cslr_images_registry_password', 'str', None, 'Registry password (keep it in a vault).', 'images',
         nullable=True, secret=True),
+    Var('cslr_images_registry_ca_cert', 'str', None, 'PEM certificate of the CA that signed the registry\'s TLS '
+        'certificate, when it is not a public CA: installed as `/etc/docker/certs.d/<registry>/ca.crt` on every '
+        'host, so Docker verifies the registry (no `insecure-registries`). null: the system\'s CAs.', 'images',
+        nullable=True),
     # ------------------------------------------------------------------ ray
     Var('cslr_ray_enabled', 'bool', True, 'Run a Ray node on this host. Every head candidate must have it.',
         'ray', scope='host'),
@@ -306,8 +312,10 @@ VARIABLES = (
     # ------------------------------------------------------------------ mlflow
     Var('cslr_mlflow_enabled', 'bool', True, 'Run MLflow (and its PostgreSQL) on the one host of '
         '`cslr_mlflow_hosts`.', 'mlflow'),
-    Var('cslr_mlflow_image', 'str', 'ghcr.io/mlflow/mlflow:v3.17.2', 'MLflow image. It must contain psycopg2 '
-        '(the official image does not: build one FROM it, as the lab does).', 'mlflow', fmt='image'),
+    Var('cslr_mlflow_image', 'str', 'ghcr.io/mlflow/mlflow:v3.17.2-full', 'MLflow image. It must contain '
+        'psycopg2 (the backend store URI is `postgresql+psycopg2://`): MLflow\'s `-full` images (3.9 and later) '
+        'do, the plain `vX.Y.Z` ones do not (build one FROM them with `psycopg2-binary`, as the lab image does).',
+        'mlflow', fmt='image'),
     Var('cslr_mlflow_port', **dict(_PORT, default=5000, description='MLflow tracking server port.',
                                    owner='mlflow')),
     Var('cslr_mlflow_allowed_hosts', 'list', [], 'Extra names clients use in the Host header (MLflow >= 3.5 '

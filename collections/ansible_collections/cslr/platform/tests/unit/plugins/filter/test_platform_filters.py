@@ -7,13 +7,13 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.cslr.platform.plugins.filter.platform import (
-    FilterModule, dpkg_missing, interface_of, missed_hosts, setting, size_bytes, training_host)
+    FilterModule, dpkg_missing, interface_of, missed_hosts, setting, size_bytes, sources_cover, training_host)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
-                                             'size_bytes', 'training_host'}
+                                             'size_bytes', 'training_host', 'sources_cover'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -98,3 +98,13 @@ def test_training_host_null_means_the_gpu_hosts():
     assert training_host(False, 'gpu-1', ['gpu-1']) is False
     with pytest.raises(AnsibleFilterError, match='list of GPU hosts'):
         training_host(None, 'gpu-1', 'gpu-1')
+
+
+def test_sources_cover_any_hosts_and_networks():
+    assert sources_cover(['any'], '203.0.113.9')
+    assert sources_cover(['10.213.1.1'], '10.213.1.1')
+    assert sources_cover(['192.0.2.0/24', '10.213.1.0/28'], '10.213.1.14')
+    assert not sources_cover(['10.213.1.0/28'], '10.213.1.200')
+    assert sources_cover(['2001:db8::/32'], '2001:db8::5')
+    assert not sources_cover(['not-a-network', ''], '10.0.0.1')
+    assert not sources_cover(['any'], 'garbage') and not sources_cover([], '10.0.0.1')
