@@ -7,6 +7,7 @@ VENV      ?= .venv
 BIN       := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export CSLR_LAB_ROOT := $(CURDIR)
 LAB_HOSTS ?= 3
 LAB_INV   := inventories/lab
 SCENARIOS ?= default

@@ -23,8 +23,9 @@ all:
     ansible_host: "{{{{ cslr_cluster_address | default(lab_address | default('127.0.0.1')) }}}}"
     ansible_user: labadmin
     ansible_python_interpreter: /usr/bin/python3
-    # The checkout's root: where its ansible.cfg is (the lab's key and known_hosts are under .lab/).
-    lab_root: "{{{{ ansible_config_file | dirname }}}}"
+    # The checkout's root (the lab's key and known_hosts are under .lab/): $CSLR_LAB_ROOT (make and
+    # molecule set it), else where the ansible.cfg in use is (the checkout's, run from its root).
+    lab_root: "{{{{ lookup('ansible.builtin.env', 'CSLR_LAB_ROOT') | default(ansible_config_file | dirname, true) }}}}"
     lab_state_dir: "{{{{ lab_root }}}}/.lab/{network}"
     ansible_ssh_private_key_file: "{{{{ lab_root }}}}/.lab/ssh/id_ed25519"
     ansible_ssh_common_args: >-

@@ -5,8 +5,9 @@ hosts, in this order, each step starting from the state the previous one left:
   1. the first head candidate is head and sees every host;
   2. a 4th host (lab_spares: created bare with the scenario) added to the inventory and rolled
      out with `--limit`: it joins, and no container of the other hosts is recreated;
-  3. playbooks/rolling_update.yml to another Ray image tag: workers first, head last, every
-     node on the new image, the cluster whole after every batch;
+  3. playbooks/rolling_update.yml to another Ray image tag (delivered as an archive, the
+     air-gapped path): workers first, head last, every node on the new image, the cluster whole
+     after every batch;
   4. the head host stopped, site.yml rerun: the second candidate is head, every remaining host
      is in its cluster and runs a Ray task; the old head host comes back as a worker;
   5. the new head host stopped, NO rerun: the entrypoints alone elect the first candidate again
@@ -35,7 +36,10 @@ RAY = PREFIX + "-ray"
 OLD_IMAGE = BASE.var(CANDIDATES[0], "cslr_ray_image")
 NEW_IMAGE = OLD_IMAGE.split(":")[0] + ":" + OLD_IMAGE.split(":")[1] + "-rolling"
 ARCHIVE = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", NEW_IMAGE))
-IMAGE_VARS = ["-e", "cslr_ray_image=" + NEW_IMAGE, "-e", "cslr_ray_gpu_image=" + NEW_IMAGE]
+# The new image exists on the controller only (not in the lab registry): it reaches the hosts by
+# the air-gapped path, so that path is tested too.
+IMAGE_VARS = ["-e", "cslr_ray_image=" + NEW_IMAGE, "-e", "cslr_ray_gpu_image=" + NEW_IMAGE,
+              "-e", "cslr_images_source=archive"]
 
 
 @pytest.fixture(scope="module")
