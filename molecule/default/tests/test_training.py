@@ -248,7 +248,7 @@ def test_checkpoint_dir_retention_and_s3_secrets():
 def test_too_little_free_space_stops_the_run_naming_host_and_variable():
     name = HOSTS[-1]
     with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=ROOT, prefix=".cslr-test-") as play:
-        play.write("- hosts: %s\n  gather_facts: false\n  roles: [cslr.platform.training]\n" % name)
+        play.write("- hosts: %s\n  become: true\n  gather_facts: false\n  roles: [cslr.platform.training]\n" % name)
         play.flush()
         res, _recap = run_playbook(play.name, "-e", json.dumps({"cslr_checkpoint_min_free": "900t"}))
     out = res.stdout + res.stderr

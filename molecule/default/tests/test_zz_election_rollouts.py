@@ -100,8 +100,11 @@ def wait_for(predicate, timeout, what):
     end = time.time() + timeout
     last = None
     while time.time() < end:
-        last = predicate()
-        if last:
+        try:
+            last = predicate()
+        except RuntimeError as e:  # testinfra: ssh itself failed (a host still booting): ask again
+            last = e
+        if last and not isinstance(last, RuntimeError):
             return last
         time.sleep(5)
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))

@@ -67,6 +67,8 @@ RULES = (
     ('rendezvous', 'With `cslr_rendezvous_v2_api` (torch\'s etcd backends), the etcd image is not 3.6 or later '
                    '(etcd 3.6 removed the v2 API).'),
     ('training', 'S3 credentials of the checkpoint tier come in pairs (key id and secret key).'),
+    ('registry', 'A registry login is `HOST[:PORT]` without a scheme or path, its user name and password come '
+                 'together and with a registry, and a registry CA is a PEM certificate.'),
 )
 
 
@@ -740,6 +742,38 @@ def check_training(cfg, out):
                     'set both S3 credentials (in Ansible Vault), or neither')
 
 
+_REGISTRY = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$')
+
+
+def check_registry(cfg, out):
+    for host in cfg.cluster:
+        url = cfg.get(host, 'cslr_images_registry_url')
+        user = cfg.get(host, 'cslr_images_registry_username')
+        password = cfg.get(host, 'cslr_images_registry_password')
+        ca = cfg.get(host, 'cslr_images_registry_ca_cert')
+        if isinstance(url, str) and url and not _REGISTRY.match(url):
+            bare = re.sub(r'^[a-z]+://', '', url).split('/', 1)[0]
+            out.add([host], 'cslr_images_registry_url', url,
+                    'is not a registry host: Docker wants HOST[:PORT], the prefix of the image references',
+                    'write %s' % (bare or 'registry.example.org:5000'))
+        if (not user) != (not password):
+            given, missing = (('cslr_images_registry_username', 'cslr_images_registry_password') if not password
+                              else ('cslr_images_registry_password', 'cslr_images_registry_username'))
+            out.add([host], missing, cfg.get(host, missing), 'is not set but %s is: a registry login needs both'
+                    % given, 'set both (the password in Ansible Vault), or neither for public images')
+        if user and not url:
+            out.add([host], 'cslr_images_registry_url', url, 'is not set but cslr_images_registry_username is: '
+                    'there is no registry to log in to', 'set cslr_images_registry_url to HOST[:PORT] of the '
+                    'registry that serves your images')
+        if isinstance(ca, str) and ca and 'BEGIN CERTIFICATE' not in ca:
+            out.add([host], 'cslr_images_registry_ca_cert', '<%d characters>' % len(ca),
+                    'is not a PEM certificate', 'paste the CA certificate, -----BEGIN CERTIFICATE----- ... '
+                    '-----END CERTIFICATE----- (e.g. "{{ lookup(\'ansible.builtin.file\', \'files/registry-ca.crt\') }}")')
+        if isinstance(ca, str) and ca and not url:
+            out.add([host], 'cslr_images_registry_url', url, 'is not set but cslr_images_registry_ca_cert is',
+                    'set cslr_images_registry_url to HOST[:PORT] of the registry that CA signed')
+
+
 def _networks(cfg, host):
     nets = []
     network = cfg.get(host, 'cslr_cluster_network')
@@ -839,6 +873,7 @@ def validate(hostvars, groups, external=()):
     check_ray_versions(cfg, out)
     check_rendezvous(cfg, out)
     check_training(cfg, out)
+    check_registry(cfg, out)
     check_docker(cfg, out)
     check_gpu(cfg, out)
     return merge(out.errors, cfg.cluster), cfg.cluster
