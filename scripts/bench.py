@@ -83,6 +83,12 @@ def inventory(n, spares=0):
     with open(os.path.join(path, 'hosts.yml'), 'w') as handle:
         handle.write(hosts)
     shutil.copytree(os.path.join(ROOT, 'inventories', 'lab', 'group_vars'), os.path.join(path, 'group_vars'))
+    # The lab's settings, with the bench network's own registry (create.yml runs it at .250).
+    settings = os.path.join(path, 'group_vars', 'all.yml')
+    with open(settings) as handle:
+        text = handle.read()
+    with open(settings, 'w') as handle:
+        handle.write(text.replace('10.213.0.250:5000', '%s.250:5000' % SUBNET))
     return path
 
 

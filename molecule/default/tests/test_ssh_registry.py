@@ -44,7 +44,9 @@ def reachable(src, address, port):
 
 
 def ok(res):
-    return res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
+    """True when the run succeeded; else fails the test with the run's last output."""
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
+    return True
 
 
 @pytest.fixture(scope="module")

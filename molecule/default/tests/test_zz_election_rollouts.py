@@ -34,7 +34,7 @@ SPARE_ADDRESS = BASE.var(SPARE, "lab_address")
 PREFIX = BASE.var(CANDIDATES[0], "cslr_project_name", "cslr")
 RAY = PREFIX + "-ray"
 OLD_IMAGE = BASE.var(CANDIDATES[0], "cslr_ray_image")
-NEW_IMAGE = OLD_IMAGE.split(":")[0] + ":" + OLD_IMAGE.split(":")[1] + "-rolling"
+NEW_IMAGE = "%s:%s-rolling" % tuple(OLD_IMAGE.rsplit(":", 1))   # REGISTRY:PORT/NAME:TAG-rolling
 ARCHIVE = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", NEW_IMAGE))
 # The new image exists on the controller only (not in the lab registry): it reaches the hosts by
 # the air-gapped path, so that path is tested too.
@@ -87,7 +87,9 @@ def address(name):
 
 
 def ok(res):
-    return res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
+    """True when the run succeeded; else fails the test with the run's last output."""
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
+    return True
 
 
 def recap(res):
@@ -169,21 +171,25 @@ def test_head_lost_rerun_elects_the_second_candidate(extra_inventory, new_image)
     old_head, new_head = CANDIDATES[0], CANDIDATES[1]
     remaining = [h for h in HOSTS + [SPARE] if h != old_head]
     subprocess.run(["docker", "stop", old_head], check=True, capture_output=True)
-    # Workers one at a time (cslr_ray_worker_serial): each batch joins before the next starts.
-    res, _ = run_site("-i", extra_inventory, "-e", '{"cslr_ray_worker_serial": 1}', *IMAGE_VARS)
-    # The lost host fails (the play goes on without it); nothing else may fail.
-    stats = recap(res)
-    assert stats[old_head]["failed"] + stats[old_head]["unreachable"] >= 1, res.stdout[-3000:]
-    assert all(stats[h] == {"failed": 0, "unreachable": 0} for h in remaining), res.stdout[-6000:]
-    assert "Ray head: %s" % new_head in res.stdout
-    workers = [h for h in remaining if h != new_head]
-    for n, host in enumerate(workers, 1):
-        assert "Ray workers, batch %d of %d: %s" % (n, len(workers), host) in res.stdout, res.stdout[-6000:]
-    assert ray_role(new_head) == "head"
-    assert alive_ips(new_head) == sorted(address(h) for h in remaining)
-    run_on_every_node(new_head, [address(h) for h in remaining])
-    # The old head host comes back: its node joins the new head as a worker (no second head).
-    subprocess.run(["docker", "start", old_head], check=True, capture_output=True)
+    try:
+        # Workers one at a time (cslr_ray_worker_serial): each batch joins before the next starts.
+        res, _ = run_site("-i", extra_inventory, "-e", '{"cslr_ray_worker_serial": 1}', *IMAGE_VARS)
+        # The lost host fails (the play goes on without it); nothing else may fail.
+        stats = recap(res)
+        assert old_head in stats and all(h in stats for h in remaining), res.stdout[-6000:] + res.stderr[-2000:]
+        assert stats[old_head]["failed"] + stats[old_head]["unreachable"] >= 1, res.stdout[-3000:]
+        assert all(stats[h] == {"failed": 0, "unreachable": 0} for h in remaining), res.stdout[-6000:]
+        assert "Ray head: %s" % new_head in res.stdout
+        workers = [h for h in remaining if h != new_head]
+        for n, host in enumerate(workers, 1):
+            assert "Ray workers, batch %d of %d: %s" % (n, len(workers), host) in res.stdout, res.stdout[-6000:]
+        assert ray_role(new_head) == "head"
+        assert alive_ips(new_head) == sorted(address(h) for h in remaining)
+        run_on_every_node(new_head, [address(h) for h in remaining])
+    finally:
+        # The old head host comes back (also when the test failed: the next test needs it): its
+        # node joins the new head as a worker (no second head).
+        subprocess.run(["docker", "start", old_head], check=True, capture_output=True)
     everyone = sorted(address(h) for h in HOSTS + [SPARE])
     wait_for(lambda: alive_ips(new_head) == everyone, 240, "the old head host to rejoin")
     assert ray_role(old_head) == "worker" and ray_role(new_head) == "head"
