@@ -40,23 +40,37 @@ class Lab:
     def group(self, name):
         return list(self.data.get(name, {}).get("hosts", []))
 
+    def ssh_options(self, name):
+        """`ssh -o` options that reach `name` as the playbooks do: the lab's known_hosts, strictly."""
+        state = os.path.join(ROOT, ".lab", self.hostvars[name]["lab_network_name"])
+        return ["UserKnownHostsFile=%s" % os.path.join(state, "known_hosts"), "StrictHostKeyChecking=yes",
+                "IdentitiesOnly=yes", "BatchMode=yes"]
+
+    def ssh_target(self, name):
+        """user@address of `name` (the lab user)."""
+        return "%s@%s" % (self.hostvars[name].get("ansible_user", "labadmin"), self.address(name))
+
     def host(self, name, sudo=True):
         """The testinfra host `name` over SSH (as root through sudo, or as the lab user)."""
         key = (name, sudo)
         if key not in self._hosts:
-            hv = self.hostvars[name]
-            address = hv.get("cslr_cluster_address") or hv["lab_address"]
-            state = os.path.join(ROOT, ".lab", hv["lab_network_name"])
+            options = self.ssh_options(name) + ["ControlMaster=auto", "ControlPersist=120s",
+                                                "ControlPath=/tmp/cslr-ti-%C"]
             self._hosts[key] = testinfra.get_host(
-                "ssh://%s@%s" % (hv.get("ansible_user", "labadmin"), address),
-                ssh_identity_file=os.path.join(ROOT, ".lab", "ssh", "id_ed25519"),
-                ssh_extra_args=" ".join([
-                    "-o UserKnownHostsFile=%s" % os.path.join(state, "known_hosts"),
-                    "-o StrictHostKeyChecking=yes", "-o IdentitiesOnly=yes", "-o BatchMode=yes",
-                    "-o ControlMaster=auto", "-o ControlPersist=120s", "-o ControlPath=/tmp/cslr-ti-%C",
-                ]),
-                timeout=30, sudo=sudo)
+                "ssh://" + self.ssh_target(name), ssh_identity_file=SSH_KEY,
+                ssh_extra_args=" ".join("-o " + o for o in options), timeout=30, sudo=sudo)
         return self._hosts[key]
+
+    def fresh_ssh(self, name, command="true"):
+        """`command` over a NEW SSH connection to `name` as the lab user (no shared master)."""
+        argv = ["ssh", "-i", SSH_KEY, "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ConnectTimeout=5"]
+        for option in self.ssh_options(name):
+            argv += ["-o", option]
+        return subprocess.run(argv + [self.ssh_target(name), command], capture_output=True, text=True, timeout=30)
+
+    def reachable(self, src, address, port):
+        """Whether a TCP connection from host `src` to address:port succeeds (3 s timeout)."""
+        return self.host(src).run("python3 -c %s %s %s", _CONNECT, address, str(port)).rc == 0
 
     def address(self, name):
         return self.hostvars[name].get("cslr_cluster_address") or self.hostvars[name]["lab_address"]
@@ -71,6 +85,12 @@ class Lab:
 
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SSH_KEY = os.path.join(ROOT, ".lab", "ssh", "id_ed25519")   # the lab's key (playbooks/lab/create.yml)
+_CONNECT = ("import socket, sys\n"
+            "try:\n"
+            "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n"
+            "except OSError as e:\n"
+            "    print(e); sys.exit(1)\n")
 
 
 def run_playbook(playbook, *args):

@@ -23,18 +23,6 @@ RAY_PORT = HV.get("cslr_ray_gcs_port", 6379)
 CLOSED_PORT = 18081
 PUBLISHED_PORT = 18080
 
-CONNECT = ("import socket, sys\n"
-           "try:\n"
-           "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n"
-           "except OSError as e:\n"
-           "    print(e); sys.exit(1)\n")
-
-
-def reachable(src, address, port):
-    res = LAB.host(src).run("python3 -c %s %s %s", CONNECT, address, str(port))
-    return res.rc == 0
-
-
 @pytest.fixture(scope="module")
 def listeners():
     host = LAB.host(TARGET)
@@ -47,7 +35,7 @@ def listeners():
                       str(PUBLISHED_PORT), image)
     deadline = time.time() + 20
     while time.time() < deadline:
-        if all(reachable(TARGET, "127.0.0.1", p) for p in (RAY_PORT, CLOSED_PORT, PUBLISHED_PORT)):
+        if all(LAB.reachable(TARGET, "127.0.0.1", p) for p in (RAY_PORT, CLOSED_PORT, PUBLISHED_PORT)):
             break
         time.sleep(0.5)
     else:
@@ -65,25 +53,25 @@ def test_ufw_active_with_default_deny():
 
 
 def test_cluster_peer_reaches_ray_port(listeners):
-    assert reachable(PEER, listeners, RAY_PORT)
+    assert LAB.reachable(PEER, listeners, RAY_PORT)
 
 
 def test_outsider_cannot_reach_ray_port(listeners):
-    assert not reachable(OUTSIDER, listeners, RAY_PORT)
+    assert not LAB.reachable(OUTSIDER, listeners, RAY_PORT)
 
 
 def test_cluster_peer_reaches_published_port(listeners):
-    assert reachable(PEER, listeners, PUBLISHED_PORT)
+    assert LAB.reachable(PEER, listeners, PUBLISHED_PORT)
 
 
 def test_outsider_cannot_reach_published_port(listeners):
     # Without the DOCKER-USER block this connects: Docker's DNAT skips ufw's INPUT rules.
-    assert not reachable(OUTSIDER, listeners, PUBLISHED_PORT)
+    assert not LAB.reachable(OUTSIDER, listeners, PUBLISHED_PORT)
 
 
 def test_nobody_reaches_an_unopened_port(listeners):
-    assert not reachable(PEER, listeners, CLOSED_PORT)
-    assert not reachable(OUTSIDER, listeners, CLOSED_PORT)
+    assert not LAB.reachable(PEER, listeners, CLOSED_PORT)
+    assert not LAB.reachable(OUTSIDER, listeners, CLOSED_PORT)
 
 
 def _controller_id(image):

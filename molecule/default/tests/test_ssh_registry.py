@@ -6,12 +6,9 @@ login from the vault), and a wrong registry password stops a run before any stac
 SSH checks open NEW connections (no ControlMaster reuse): a rule that only spares established
 sessions would pass with a persisted connection and still lock the next run out.
 """
-import os
-import subprocess
-
 import pytest
 
-from cslr_testinfra import ROOT, Lab, run_site
+from cslr_testinfra import Lab, run_site
 
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
@@ -19,29 +16,7 @@ OUTSIDER = LAB.group("lab_outsiders")[0]
 TARGET = HOSTS[-1]
 PEER = HOSTS[0]
 HV = LAB.hostvars[TARGET]
-STATE = os.path.join(ROOT, ".lab", HV["lab_network_name"])
 REGISTRY = HV["cslr_images_registry_url"]
-
-CONNECT = ("import socket, sys\n"
-           "try:\n"
-           "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n"
-           "except OSError as e:\n"
-           "    print(e); sys.exit(1)\n")
-
-
-def fresh_ssh(name, command="true"):
-    """A new SSH connection from the controller to `name` as the lab user (no shared master)."""
-    return subprocess.run(
-        ["ssh", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-         "-o", "UserKnownHostsFile=" + os.path.join(STATE, "known_hosts"), "-o", "StrictHostKeyChecking=yes",
-         "-o", "IdentitiesOnly=yes", "-i", os.path.join(ROOT, ".lab", "ssh", "id_ed25519"),
-         "%s@%s" % (HV.get("ansible_user", "labadmin"), LAB.address(name)), command],
-        capture_output=True, text=True, timeout=30)
-
-
-def reachable(src, address, port):
-    return LAB.host(src).run("python3 -c %s %s %s", CONNECT, address, str(port)).rc == 0
-
 
 def ok(res):
     """True when the run succeeded; else fails the test with the run's last output."""
@@ -52,13 +27,13 @@ def ok(res):
 @pytest.fixture(scope="module")
 def controller_address():
     """The controller's address as the hosts see it (the source of its SSH connections)."""
-    out = fresh_ssh(TARGET, "printenv SSH_CONNECTION")
+    out = LAB.fresh_ssh(TARGET, "printenv SSH_CONNECTION")
     assert out.returncode == 0, out.stderr
     return out.stdout.split()[0]
 
 
 def test_ansible_logs_in_as_the_lab_user_and_escalates_with_sudo():
-    out = fresh_ssh(TARGET, "id -un; sudo -n id -un")
+    out = LAB.fresh_ssh(TARGET, "id -un; sudo -n id -un")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [HV.get("ansible_user", "labadmin"), "root"]
     # No root login, no passwords: key only.
@@ -73,8 +48,8 @@ def test_ssh_stays_open_when_ufw_goes_from_inactive_to_active(controller_address
     res, _ = run_site("--limit", TARGET, "--tags", "firewall")
     assert ok(res)
     assert "Status: active" in host.check_output("ufw status")
-    assert fresh_ssh(TARGET).returncode == 0
-    assert reachable(OUTSIDER, LAB.address(TARGET), 22)      # default: SSH from anywhere
+    assert LAB.fresh_ssh(TARGET).returncode == 0
+    assert LAB.reachable(OUTSIDER, LAB.address(TARGET), 22)      # default: SSH from anywhere
 
 
 def test_narrowed_ssh_sources_keep_the_controller_and_shut_out_the_rest(controller_address):
@@ -82,15 +57,15 @@ def test_narrowed_ssh_sources_keep_the_controller_and_shut_out_the_rest(controll
     try:
         res, _ = run_site("--limit", TARGET, "--tags", "firewall", "-e", narrow)
         assert ok(res)
-        assert fresh_ssh(TARGET).returncode == 0, "the controller was locked out"
-        assert not reachable(OUTSIDER, LAB.address(TARGET), 22), "the outsider still reaches SSH"
-        assert not reachable(PEER, LAB.address(TARGET), 22), "a host outside the SSH sources reaches SSH"
+        assert LAB.fresh_ssh(TARGET).returncode == 0, "the controller was locked out"
+        assert not LAB.reachable(OUTSIDER, LAB.address(TARGET), 22), "the outsider still reaches SSH"
+        assert not LAB.reachable(PEER, LAB.address(TARGET), 22), "a host outside the SSH sources reaches SSH"
         ssh_rules = [ln for ln in LAB.host(TARGET).check_output("ufw show added").splitlines() if "'cslr ssh'" in ln]
         assert ssh_rules and all("from %s" % controller_address in ln for ln in ssh_rules), ssh_rules
     finally:
         res, _ = run_site("--limit", TARGET, "--tags", "firewall")
         assert ok(res)
-    assert reachable(OUTSIDER, LAB.address(TARGET), 22)
+    assert LAB.reachable(OUTSIDER, LAB.address(TARGET), 22)
 
 
 def test_ssh_sources_without_the_controller_are_refused_before_any_rule_changes(controller_address):
@@ -100,7 +75,7 @@ def test_ssh_sources_without_the_controller_are_refused_before_any_rule_changes(
     assert res.returncode != 0
     assert "does not include %s" % controller_address in res.stdout and "lock it out" in res.stdout, res.stdout[-3000:]
     assert host.check_output("ufw show added") == before
-    assert fresh_ssh(TARGET).returncode == 0
+    assert LAB.fresh_ssh(TARGET).returncode == 0
 
 
 @pytest.mark.parametrize("name", HOSTS)
