@@ -177,7 +177,7 @@ def role_files(role, variables):
                 'author': 'cslr.platform maintainers',
                 'description': ROLE_DESCRIPTIONS['config'],
                 'license': 'GPL-3.0-or-later',
-                'min_ansible_version': '2.17',
+                'min_ansible_version': '2.19',
                 'platforms': [{'name': 'Debian', 'versions': ['trixie']}, {'name': 'Ubuntu', 'versions': ['noble']}],
                 'galaxy_tags': ['configuration'],
             },

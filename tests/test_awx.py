@@ -4,9 +4,11 @@ them); the job templates and surveys generated from the spec are what awx.awx.jo
 AWX's survey rules accept; the execution environment's build context is complete.
 The run through ansible-runner against real hosts is molecule/default/tests/test_awx_runner.py."""
 import glob
+import json
 import os
 import subprocess
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import pytest
 import yaml
@@ -178,6 +180,48 @@ def test_execution_environment_context(tarball, tmp_path):
     res = run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--no-deps", "-r", "local.yml",
               "-p", tmp_path / "ee-collections", cwd=build, env=env)
     assert res.returncode == 0 and "cslr.platform:%s was installed" % VERSION in res.stdout, res.stdout + res.stderr
-    # The other collections are those of requirements.yml, with the same bounds.
-    root_reqs = yaml.safe_load(open(os.path.join(ROOT, "requirements.yml")))["collections"]
-    assert [c for c in reqs["collections"] if c.get("type") != "file"] == root_reqs
+    # The other collections are those of requirements.yml, pinned inside its ranges.
+    root_reqs = {c["name"]: c["version"] for c in
+                 yaml.safe_load(open(os.path.join(ROOT, "requirements.yml")))["collections"]}
+    ee_pins = {c["name"]: c["version"] for c in reqs["collections"] if c.get("type") != "file"}
+    assert set(ee_pins) == set(root_reqs)
+    for name, pin in ee_pins.items():
+        assert pin.startswith("=="), (name, pin)
+        assert version_in_range(pin[2:], root_reqs[name]), (name, pin, root_reqs[name])
+    # ... at the versions of the pinned ansible package (checked where it is the one installed:
+    # .venv, not the matrix's .venv-min).
+    if installed_ansible_version() == pins["ansible"]:
+        assert ee_pins == {name: "==" + v for name, v in installed_collection_versions(ee_pins).items()}
+
+
+def version_in_range(found, bounds):
+    from ansible.galaxy.dependency_resolution.versioning import meets_requirements
+    return meets_requirements(found, bounds)
+
+
+def installed_ansible_version():
+    try:
+        return version("ansible")
+    except PackageNotFoundError:
+        return None
+
+
+def installed_collection_versions(names):
+    import ansible_collections
+    found = {}
+    for name in names:
+        for base in ansible_collections.__path__:
+            manifest = os.path.join(base, *name.split("."), "MANIFEST.json")
+            if os.path.isfile(manifest):
+                found[name] = json.load(open(manifest))["collection_info"]["version"]
+                break
+    return found
+
+
+def test_navigator_runs_the_execution_environment():
+    nav = yaml.safe_load(open(os.path.join(ROOT, "ansible-navigator.yml")))["ansible-navigator"]
+    ee = yaml.safe_load(open(os.path.join(ROOT, "execution-environment.yml")))
+    assert nav["execution-environment"]["enabled"] is True
+    assert nav["execution-environment"]["image"] in ee["options"]["tags"]
+    assert nav["execution-environment"]["pull"]["policy"] == "missing"
+    assert nav["mode"] == "stdout" and nav["playbook-artifact"]["enable"] is False

@@ -15,10 +15,18 @@ MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(COL, "plugins", "module
 ROLES = sorted(r for r in os.listdir(os.path.join(COL, "roles")) if os.path.isdir(os.path.join(COL, "roles", r)))
 
 
+# ansible-core 2.20/2.21 warns about its own internal collection while listing collections (for
+# `-t role`): ansible/ansible#85689, fixed upstream after 2.21.5. Not about our docs: left out.
+CORE_PROTOMATTER_WARNING = "/ansible/_internal/ansible_collections/ansible/_protomatter' does not have a MANIFEST.json"
+
+
 def ansible_doc(*args):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run([os.path.join(BIN, "ansible-doc")] + list(args), capture_output=True, text=True,
-                          cwd=ROOT, env=env)
+    res = subprocess.run([os.path.join(BIN, "ansible-doc")] + list(args), capture_output=True, text=True,
+                         cwd=ROOT, env=env)
+    res.stderr = "".join(line for line in res.stderr.splitlines(keepends=True)
+                         if CORE_PROTOMATTER_WARNING not in line)
+    return res
 
 
 def load(path):
@@ -73,7 +81,7 @@ def test_argument_spec_and_defaults_agree(role):
         assert options[name]["default"] == defaults[name], (role, name)
 
 
-@pytest.mark.parametrize("role", ["health", "ray", "mlflow", "redis", "marimo", "compose"])
+@pytest.mark.parametrize("role", ROLES)
 def test_ansible_doc_renders_role(role):
     res = ansible_doc("-t", "role", "cslr.platform." + role)
     assert res.returncode == 0, res.stderr
