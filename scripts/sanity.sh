@@ -2,10 +2,13 @@
 # ansible-test sanity for the collection, in ansible-test's venv mode. ansible-test bootstraps
 # pip in its venvs with a get-pip script from a host these machines cannot reach; PyPI is
 # reachable, so scripts/get_pip_offline.py (ensurepip + pip install) stands in for it.
-# Usage: scripts/sanity.sh [ansible-test sanity options...]
+# Usage: [VENV=.venv-min] scripts/sanity.sh [ansible-test sanity options...]
+# (VENV: the venv whose ansible-test runs, .venv by default; `make matrix` runs .venv-min's too.)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/.venv/bin"
+venv="${VENV:-.venv}"
+[[ "$venv" == /* ]] || venv="$root/$venv"
+bin="$venv/bin"
 pyver="$("$bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 pipver="$("$bin/python" - <<'PY'
 import ansible_test, glob, os, re

@@ -132,7 +132,7 @@ runs:
       description: The torch rendezvous backend that wrote the state.
       type: str
       sample: etcd-v2
-    keys:
+    key_paths:
       description:
         - The paths of the run's keys, sorted. For C(etcd-v2) the state key and the run's store keys; for C(etcd) the
           keys in the run's directory (the directory itself when it is empty).
@@ -144,7 +144,7 @@ runs:
   sample:
     - run_id: job1
       backend: etcd
-      keys: [/torchelastic/p2p/run_job1/rdzv/active_version, /torchelastic/p2p/run_job1/rdzv/version_counter]
+      key_paths: [/torchelastic/p2p/run_job1/rdzv/active_version, /torchelastic/p2p/run_job1/rdzv/version_counter]
 removed:
   description:
     - The paths deleted (or that would be in check mode), in the order of deletion. An C(etcd) run is one path, its
@@ -444,7 +444,7 @@ def main():
     except EtcdError as exc:
         module.fail_json(msg='etcd at %s: %s' % (shown(endpoint), exc), **result)
 
-    result['runs'] = [dict(run_id=run_id, backend=backend, keys=sorted(found[(run_id, backend)]['keys']))
+    result['runs'] = [dict(run_id=run_id, backend=backend, key_paths=sorted(found[(run_id, backend)]['keys']))
                       for run_id, backend in sorted(found)]
     found_ids = set(run_id for run_id, _backend in found)
     result['missing'] = [run_id for run_id in run_ids if run_id not in found_ids]

@@ -181,7 +181,7 @@ def run_module(args, check=False):
 
 
 def keys_of(result, run_id, backend):
-    return [r['keys'] for r in result['runs'] if (r['run_id'], r['backend']) == (run_id, backend)][0]
+    return [r['key_paths'] for r in result['runs'] if (r['run_id'], r['backend']) == (run_id, backend)][0]
 
 
 def test_query_lists_both_backends_runs_and_changes_nothing(etcd):
