@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV      ?= .venv
+VENV_MIN  ?= .venv-min
+MATRIX    ?= $(VENV_MIN) $(VENV)
 BIN       := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -12,13 +14,16 @@ LAB_HOSTS ?= 3
 LAB_INV   := inventories/lab
 SCENARIOS ?= default
 
-.PHONY: help venv docker images images-check lab lab-hosts lab-down test test-quick unit lint sanity molecule clean collection ee-context bench
+.PHONY: help venv venv-min matrix docker images images-check lab lab-hosts lab-down test test-quick unit lint sanity molecule clean collection ee-context bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-venv: ## Install the pinned toolchain into .venv
+venv: ## Install the pinned toolchain into .venv (newest Python 3.12+ found; README: Toolchain)
 	scripts/bootstrap.sh $(VENV)
+
+venv-min: ## The lowest supported toolchain (ansible-core 2.19) into .venv-min, for make matrix
+	scripts/bootstrap.sh $(VENV_MIN) --min
 
 docker: ## Install/start the local Docker engine if needed
 	scripts/ensure-docker.sh
@@ -55,16 +60,21 @@ test-quick: venv ## Fast checks for iteration (< 2 min): unit tests minus slow o
 sanity: venv ## ansible-test sanity for the collection (venv mode, works offline)
 	scripts/sanity.sh
 
+matrix: venv venv-min ## Unit tests + ansible-test sanity on the lowest and the newest ansible-core, one line each
+	MATRIX_DONE="$(MATRIX_DONE)" scripts/matrix.sh $(MATRIX)
+
 molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 	for s in $(SCENARIOS); do molecule test -s $$s; done
 
-test: ## The whole suite: unit, lint, sanity, image checks, then every molecule scenario
-	@start=$$(date +%s); rc=0; \
+test: ## The whole suite: unit, lint, sanity, the version matrix, image checks, then every molecule scenario
+	@start=$$(date +%s); rc=0; rm -f .cache/matrix.txt; \
 	$(MAKE) --no-print-directory venv docker && \
 	$(MAKE) --no-print-directory unit lint && \
 	$(MAKE) --no-print-directory sanity && \
+	$(MAKE) --no-print-directory matrix MATRIX=$(VENV_MIN) MATRIX_DONE=$(VENV) && \
 	$(MAKE) --no-print-directory images-check && \
 	$(MAKE) --no-print-directory molecule || rc=$$?; \
+	if [ -s .cache/matrix.txt ]; then cat .cache/matrix.txt; fi; \
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
 
@@ -79,4 +89,4 @@ ee-context: collection ## AWX execution environment: build context in context/ (
 	ansible-builder create -f execution-environment.yml --context context --output-filename Containerfile
 
 clean: ## Remove the venv and caches (not images: scripts/images.sh clean)
-	rm -rf $(VENV) .pytest_cache dist context
+	rm -rf $(VENV) $(VENV_MIN) .pytest_cache dist context .cache/matrix*
