@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the pinned controller toolchain into a venv (idempotent: reinstalls only when the
 # requirements/constraints changed or the venv's Python is not a supported one).
-# Usage: scripts/bootstrap.sh [VENV_DIR] [--min]
+# Usage: scripts/bootstrap.sh [VENV_DIR] [--min] [--print-python]
 #   default   the current toolchain (requirements.txt, locked by constraints.txt) on the newest
 #             Python >= 3.12 found;
 #   --min     the lowest supported one (requirements-min.txt: the lowest ansible-core with the
@@ -10,13 +10,16 @@
 # The Python: $PYTHON when set; else, among the system's python3 (if >= 3.12), python3.14,
 # python3.13 and python3.12 on PATH, and pyenv's ($(pyenv root) or ~/.pyenv, versions/*/bin/python3),
 # the newest 3.12..3.14 (ansible-core 2.21's controller range); none: an error naming what to install.
+# --print-python prints the interpreter it would use (for a new venv) and installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=".venv"
 profile=current
+print_python=false
 for arg in "$@"; do
   case "$arg" in
     --min) profile=min ;;
+    --print-python) print_python=true ;;
     -*) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
     *) venv="$arg" ;;
   esac
@@ -43,7 +46,8 @@ find_python() {  # $1: newest|oldest
   done
   local roots=()
   command -v pyenv >/dev/null 2>&1 && roots+=("$(pyenv root 2>/dev/null || true)")
-  roots+=("${PYENV_ROOT:-}" "$HOME/.pyenv" /root/.pyenv)
+  # pyenv's usual homes, whether or not pyenv is on PATH (BOOTSTRAP_PYENV_FALLBACK: for the tests).
+  roots+=("${PYENV_ROOT:-}" "$HOME/.pyenv" "${BOOTSTRAP_PYENV_FALLBACK-/root/.pyenv}")
   for r in "${roots[@]}"; do
     [[ -n "$r" && -d "$r/versions" ]] || continue
     for c in "$r"/versions/3.*/bin/python3; do
@@ -73,7 +77,7 @@ else
 fi
 stamp="$venv/.cslr-requirements.sha256"
 want="$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)"
-if [[ -x "$venv/bin/ansible-playbook" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
+if ! $print_python && [[ -x "$venv/bin/ansible-playbook" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
   && py_supported "$(py_version "$venv/bin/python")"; then
   echo "bootstrap: $venv is up to date"
   exit 0
@@ -89,15 +93,20 @@ else
   python="$(find_python "$order" || true)"
 fi
 if [[ -z "$python" ]]; then
+  sys_v="$(command -v python3 >/dev/null 2>&1 && py_version python3)"
   cat >&2 <<EOF
 bootstrap: no Python $min_py..$max_py found (the controller's ansible-core 2.21 needs Python >= 3.12;
-  looked at python3 ($(py_version python3 || true)), python3.14/3.13/3.12 on PATH and pyenv's versions/*/bin/python3).
+  looked at python3 (${sys_v:-none}), python3.14/3.13/3.12 on PATH and pyenv's versions/*/bin/python3).
   Install one of:
     Debian 13 / Ubuntu 24.04: apt-get install python3 python3-venv   (their python3 is 3.13 / 3.12)
     other systems: python3.13 or python3.12 from the distribution, or pyenv: pyenv install 3.13
   or point PYTHON at one: PYTHON=/path/to/python3.13 make venv
 EOF
   exit 1
+fi
+if $print_python; then
+  echo "$python"
+  exit 0
 fi
 if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
   if [[ "$python" == /usr/bin/* ]] && command -v apt-get >/dev/null; then
