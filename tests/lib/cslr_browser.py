@@ -83,7 +83,7 @@ def browse(url: str, network: str, ip: str | None, out_dir: str, name: str,
            settle_ms: int | None = None, window: str = "1400x1000",
            add_hosts: dict[str, str] | None = None, image: str = DEFAULT_IMAGE,
            timeout_s: float | None = None, container_prefix: str = "cslr-browser-",
-           docker: str = "docker", check: bool = True) -> Page:
+           docker: str = "docker", check: bool = True, cookies: dict[str, str] | None = None) -> Page:
     """Open URL in headless Chromium on Docker network NETWORK (at address IP, or one
     Docker picks when IP is None) and return the page as rendered.
 
@@ -100,6 +100,9 @@ def browse(url: str, network: str, ip: str | None, out_dir: str, name: str,
     requests of the page: an API call refused with 403 is the usual cause). The container
     (named CONTAINER_PREFIX + NAME + a random suffix) is removed in every case, also when
     it runs past TIMEOUT_S (default WAIT_MS + 60 s).
+
+    COOKIES (name -> value) are set for the URL's origin before it is opened; they reach the
+    container through its environment, not its command line.
     """
     if not _NAME_RE.match(name):
         raise ValueError(f"name {name!r}: letters, digits, '.', '_' and '-' only")
@@ -117,6 +120,10 @@ def browse(url: str, network: str, ip: str | None, out_dir: str, name: str,
     cmd = [docker, "run", "--rm", "--name", cname, "--network", network,
            "--label", "org.cslr.browser=1",
            "-v", f"{out_dir}:/out"]
+    env = None
+    if cookies:
+        env = dict(os.environ, CSLR_BROWSE_COOKIES=json.dumps(cookies))
+        cmd += ["-e", "CSLR_BROWSE_COOKIES"]
     if ip:
         cmd += ["--ip", ip]
     for host, addr in (add_hosts or {}).items():
@@ -128,7 +135,7 @@ def browse(url: str, network: str, ip: str | None, out_dir: str, name: str,
         cmd += ["--expect", e]
 
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired as e:
         err = e.stderr or b""  # bytes even with text=True
         err = err.decode(errors="replace") if isinstance(err, bytes) else err

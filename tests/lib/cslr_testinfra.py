@@ -78,6 +78,18 @@ class Lab:
     def var(self, name, variable, default=None):
         return self.hostvars[name].get(variable, default)
 
+    def ray_token_file(self):
+        """The controller's file of the cluster's generated Ray token (cslr_secrets_dir of the lab:
+        .lab/<network>/secrets, removed with the lab)."""
+        any_host = self.group("cslr_cluster")[0]
+        project = self.hostvars[any_host].get("cslr_project_name", "cslr")
+        return os.path.join(ROOT, ".lab", self.hostvars[any_host]["lab_network_name"], "secrets",
+                            project + "-ray-auth-token")
+
+    def ray_token(self):
+        with open(self.ray_token_file()) as handle:
+            return handle.read().strip()
+
     def container_ids(self):
         """{host: sorted IDs of the containers running in its Docker engine}."""
         return {h: sorted(self.host(h).check_output("docker ps -q --no-trunc").split())

@@ -2,6 +2,8 @@
 (`cslr.platform.site`) from the collection built and installed into a fresh collections path,
 against the converged scenario hosts. Per-host results are read from the job events, as AWX
 reads them: every host ok, nothing changed (the scenario is converged), nothing failed.
+At -vvv: no secret of the scenario's vault appears in the output, the job events or any file
+runner wrote (AWX keeps all three).
 Runs first in verify (file name), while the cluster is as the converge left it."""
 import configparser
 import os
@@ -39,6 +41,29 @@ def project_with_installed_collection(base):
     return colpath
 
 
+def vault_secrets():
+    """{name: value} of every secret in the scenario's vault (the values the output must not show)."""
+    vault = os.path.join(ROOT, "molecule", "default", "inventory", "group_vars", "all", "vault.yml")
+    res = subprocess.run([os.path.join(BIN, "ansible-vault"), "view", vault], capture_output=True, text=True,
+                         cwd=ROOT, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg")))
+    assert res.returncode == 0, res.stderr
+    secrets = {k: str(v) for k, v in yaml.safe_load(res.stdout).items()}
+    assert len(secrets) >= 6 and all(len(v) >= 8 for v in secrets.values()), sorted(secrets)
+    return secrets
+
+
+def secrets_in_tree(base, secrets):
+    """(file, secret name) for every file under base that holds a secret value."""
+    hits = []
+    for root, _, files in os.walk(base):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                data = handle.read()
+            hits += [(os.path.relpath(path, base), k) for k, v in secrets.items() if v.encode() in data]
+    return hits
+
+
 def test_site_through_ansible_runner_by_fqcn(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
@@ -49,10 +74,19 @@ def test_site_through_ansible_runner_by_fqcn(tmp_path):
     runner = ansible_runner.run(
         private_data_dir=str(tmp_path / "runner"), project_dir=str(project), playbook="cslr.platform.site",
         inventory=os.path.abspath(os.environ["CSLR_TEST_INVENTORY"]), envvars=envvars, quiet=True,
-        timeout=1500)
+        verbosity=3, timeout=1500)
     events = list(runner.events)
     stdout = runner.stdout.read()
     assert runner.status == "successful" and runner.rc == 0, stdout[-6000:]
+
+    # No secret at -vvv: not in the output, the events, nor any artifact runner kept.
+    secrets = vault_secrets()
+    assert "ESTABLISH SSH CONNECTION" in stdout, "the run was not at -vvv"
+    shown = sorted(k for k, v in secrets.items() if v in stdout)
+    assert not shown, "secrets printed at -vvv: %s" % shown
+    in_events = sorted({k for e in events for k, v in secrets.items() if v in str(e)})
+    assert not in_events, "secrets in the job events: %s" % in_events
+    assert not secrets_in_tree(str(tmp_path / "runner"), secrets), secrets_in_tree(str(tmp_path / "runner"), secrets)
 
     # The collection the run used is the installed copy, not the checkout's.
     starts = [e for e in events if e["event"] == "playbook_on_start"]

@@ -4,7 +4,11 @@ Firewall: on a cluster host, a plain host process on one of Ray's ports, a host 
 port nobody opened, and a container publishing a port (Docker's DNAT bypasses ufw's INPUT
 rules; the DOCKER-USER block must catch it). A cluster peer reaches the Ray port and the
 published port; the outsider (same LAN, not in the inventory's cluster) reaches neither;
-nobody reaches the unopened port.
+nobody reaches the unopened port. The side door: the outsider adds a route to the MLflow
+container's own address via the MLflow host and still reaches nothing (Docker accepts such
+routed packets for a published port; the DOCKER-USER block drops them, and its counters show
+the packets arrived, so the test cannot pass for want of a route). A failed run still leaves the
+new block loaded.
 """
 import subprocess
 import time
@@ -72,6 +76,64 @@ def test_outsider_cannot_reach_published_port(listeners):
 def test_nobody_reaches_an_unopened_port(listeners):
     assert not LAB.reachable(PEER, listeners, CLOSED_PORT)
     assert not LAB.reachable(OUTSIDER, listeners, CLOSED_PORT)
+
+
+MLFLOW_HOST = LAB.group("cslr_mlflow_hosts")[0]
+
+
+def _docker_user_drops(host):
+    """Packets dropped so far by the block's rules for traffic headed into a Docker bridge."""
+    out = host.check_output("iptables -w -L DOCKER-USER -v -x -n")
+    return sum(int(ln.split()[0]) for ln in out.splitlines()[2:]
+               if "DROP" in ln.split()[2:3] and ("docker0" in ln or "br-+" in ln))
+
+
+def test_outsider_routed_to_a_container_address_reaches_nothing():
+    host = LAB.host(MLFLOW_HOST)
+    name = LAB.var(MLFLOW_HOST, "cslr_project_name", "cslr-lab") + "-mlflow"
+    container_ip = host.check_output(
+        "docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' %s", name).split()[0]
+    outsider = LAB.host(OUTSIDER)
+    outsider.run("ip route del %s/32", container_ip)
+    before = _docker_user_drops(host)
+    outsider.check_output("ip route add %s/32 via %s", container_ip, LAB.address(MLFLOW_HOST))
+    try:
+        assert not LAB.reachable(OUTSIDER, container_ip, 5000), "routed straight to MLflow's container"
+        # The packets did arrive and were dropped by the block (not lost for want of a route).
+        assert _docker_user_drops(host) > before, host.check_output("iptables -w -L DOCKER-USER -v -x -n")
+        # The published port stays closed to the outsider too.
+        assert not LAB.reachable(OUTSIDER, LAB.address(MLFLOW_HOST), LAB.var(MLFLOW_HOST, "cslr_mlflow_port", 5000))
+    finally:
+        outsider.run("ip route del %s/32", container_ip)
+    # A cluster peer still reaches MLflow through its published port.
+    peer = [h for h in HOSTS if h != MLFLOW_HOST][0]
+    assert LAB.reachable(peer, LAB.address(MLFLOW_HOST), LAB.var(MLFLOW_HOST, "cslr_mlflow_port", 5000))
+
+
+def test_docker_user_block_on_both_families():
+    host = LAB.host(TARGET)
+    for path, tool in (("/etc/ufw/after.rules", "iptables"), ("/etc/ufw/after6.rules", "ip6tables")):
+        assert "BEGIN cslr.platform DOCKER-USER" in host.check_output("cat %s", path), path
+        rules = host.check_output("%s -w -S DOCKER-USER", tool)
+        assert "-o br-+ -j DROP" in rules and "--ctstate DNAT -j DROP" in rules, (tool, rules)
+
+
+def test_a_failed_run_still_loads_the_new_block():
+    # The block is loaded by the task after it, not by an end-of-play handler that a failed host
+    # never runs: a run that fails later in the play (here: the images role cannot pull an image
+    # the registry does not have) leaves the new rules live.
+    host = LAB.host(TARGET)
+    marker = "10.213.1.222/32"
+    missing = LAB.var(TARGET, "cslr_health_image").rsplit(":", 1)[0] + ":no-such-tag"
+    try:
+        res, _ = run_site("--limit", TARGET, "--tags", "firewall,images",
+                          "-e", '{"cslr_admin_networks": ["%s"], "cslr_health_image": "%s"}' % (marker, missing))
+        assert res.returncode != 0, "the run with a missing image did not fail:\n" + res.stdout[-3000:]
+        assert "-s %s" % marker in host.check_output("iptables -w -S DOCKER-USER"), res.stdout[-3000:]
+    finally:
+        res, _ = run_site("--limit", TARGET, "--tags", "firewall")
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert "-s %s" % marker not in host.check_output("iptables -w -S DOCKER-USER")
 
 
 def _controller_id(image):

@@ -3,7 +3,7 @@
 Headless Chromium (the lab image cslr-lab/browser, tests/lib/cslr_browser.py) runs as a machine
 of its own on the lab network, at an address inside `cslr_admin_networks` and outside the
 cluster: the way a lab member opens the URLs site.yml's summary prints. It opens the Ray
-dashboard's cluster page and must find every node; it opens MLflow's runs page of an experiment
+dashboard's cluster page (with the cluster's token as its cookie) and must find every node; it opens MLflow's runs page of an experiment
 and must find a run a Ray job logged. Screenshots and DOMs are kept under .artifacts/web-ui/.
 """
 import ipaddress
@@ -40,8 +40,11 @@ def test_the_workstation_is_outside_the_cluster():
 
 def test_ray_dashboard_shows_every_node(artifacts):
     head = LAB.address(HEAD)
+    # Token authentication: the dashboard takes the cluster token as its cookie (what its
+    # sign-in prompt sets), as a lab member's browser holds it.
     page = browse("http://%s:8265/#/cluster" % head, NETWORK, WORKSTATION, artifacts, "ray-dashboard-cluster",
-                  wait_ms=45000, expect=["%s (Head)" % head] + [LAB.address(h) for h in HOSTS if h != HEAD])
+                  wait_ms=45000, expect=["%s (Head)" % head] + [LAB.address(h) for h in HOSTS if h != HEAD],
+                  cookies={"ray-authentication-token": LAB.ray_token()})
     assert page.text.count("ALIVE") >= len(HOSTS), page.text[:3000]
     assert os.path.getsize(page.png) > 10000
 

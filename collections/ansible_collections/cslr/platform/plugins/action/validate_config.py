@@ -91,7 +91,8 @@ class ActionModule(ActionBase):
         roles_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                  'roles')
         _generated, external = spec.role_layout(roles_dir)
-        errors, cluster = _validate.validate(collected, groups, [v for vs in external.values() for v in vs])
+        errors, warnings, cluster = _validate.validate_all(collected, groups,
+                                                           [v for vs in external.values() for v in vs])
         kv_names = key_value_extra_vars()
         for error in errors:
             retarget_fix(error, kv_names)
@@ -99,12 +100,16 @@ class ActionModule(ActionBase):
         result['errors'] = [e.as_dict(cluster) for e in errors]
         result['error_lines'] = lines
         result['hosts'] = cluster
+        result['warning_lines'] = warnings
         if errors:
             result['failed'] = True
             result['msg'] = ('The platform configuration has %d error(s); no host was contacted or changed:\n%s'
                              % (len(lines), '\n'.join(lines)))
         else:
             result['msg'] = 'The platform configuration of %d host(s) is valid' % len(cluster)
+            if warnings:
+                result['msg'] += (', with %d warning(s):\n%s'
+                                  % (len(warnings), '\n'.join('[WARNING] ' + w for w in warnings)))
         return result
 
     @staticmethod

@@ -126,6 +126,10 @@ VARIABLES = (
         'host (the original `project.name`).', 'config', fmt='name'),
     Var('cslr_base_dir', 'str', '/opt/cslr-platform', 'Directory on every host holding the rendered Compose projects '
         'and their bind-mounted files.', 'config', fmt='path'),
+    Var('cslr_secrets_dir', 'str', '~/.cslr-platform/secrets', 'Directory on the controller that keeps the '
+        'secrets the platform generates when none is set (the Ray token): created mode 0700, one file per cluster '
+        '(`cslr_project_name`) and secret, mode 0600, reused by every later run. Under AWX the job\'s filesystem is '
+        'thrown away: set the secrets themselves (a vault or credential) instead.', 'config'),
     Var('cslr_cluster_network', 'str', None, 'The cluster LAN in CIDR notation (replaces the original '
         '`network.subnet`, which was a Docker bridge that cannot span hosts). Every `cslr_cluster_address` must lie '
         'inside it; the firewall opens Ray ports to it only.', 'config', fmt='cidr', nullable=True, required=True,
@@ -186,9 +190,10 @@ VARIABLES = (
         'locked out.', 'firewall', minimum=1, maximum=65535),
     Var('cslr_firewall_ssh_sources', 'list', ['any'], 'Sources allowed to reach SSH: `any` or networks in CIDR '
         'notation.', 'firewall', elements='str'),
-    Var('cslr_firewall_docker_user_rules', 'bool', True, 'Restrict ports published by Docker (which bypass '
-        'ufw\'s INPUT rules) to the cluster hosts, `cslr_admin_networks` and the host\'s own containers, through '
-        'a DOCKER-USER block in /etc/ufw/after.rules.', 'firewall'),
+    Var('cslr_firewall_docker_user_rules', 'bool', True, 'Restrict traffic into Docker\'s containers (which '
+        'bypasses ufw\'s INPUT rules): published ports only from the cluster hosts and `cslr_admin_networks`, '
+        'nothing routed straight to a container address, the host\'s own containers free to talk out; '
+        'DOCKER-USER blocks in /etc/ufw/after.rules and after6.rules.', 'firewall'),
     # ------------------------------------------------------------------ nvidia
     Var('cslr_nvidia_toolkit_source', 'str', 'repo', 'Where the NVIDIA container toolkit comes from on '
         '`cslr_gpu_hosts`: NVIDIA\'s apt repository, or `.deb` files in `cslr_nvidia_toolkit_debs_dir` on the '
@@ -282,6 +287,14 @@ VARIABLES = (
     Var('cslr_ray_resolve_split_brain', 'bool', False, 'When the election finds more than one live Ray head '
         '(split brain), keep the head with the most nodes (ties: candidate order) and restart the other heads as '
         'workers, instead of failing and naming them. Jobs on the restarted heads are lost.', 'ray'),
+    Var('cslr_ray_auth_mode', 'str', 'token', 'Ray token authentication (`RAY_AUTH_MODE`): `token` makes every '
+        'client of the cluster (the dashboard and its Jobs API, the client server, a node joining, `ray` commands) '
+        'show the cluster token; `disabled` lets anyone who reaches those ports run code as root on every Ray host '
+        '(the validator warns).', 'ray', choices=['token', 'disabled']),
+    Var('cslr_ray_auth_token', 'str', None, 'The cluster\'s Ray token (at least 32 characters: letters, digits, '
+        '`-` and `_`), in a root-only file on every Ray host. null: generated once on the controller '
+        '(`cslr_secrets_dir`) and reused. A new value rotates it: the Ray nodes restart, head first. Keep it in '
+        'Ansible Vault.', 'ray', secret=True, nullable=True),
     Var('cslr_ray_worker_serial', 'int', 0, 'Ray workers `site.yml` starts (or restarts) at a time: 0 starts every '
         'worker of the run at once, after the head; N starts them N at a time, each batch joined to the head before '
         'the next one starts (spreads the load of image start-up on a shared network or disk).', 'ray', minimum=0,

@@ -44,6 +44,8 @@ RULES = (
     ('required', 'Required values are set: `cslr_cluster_network`, each host\'s `cslr_cluster_address`, and '
                  '`cslr_postgres_password` when MLflow is enabled.'),
     ('scope', 'Cluster-wide (global) variables have the same value on every host.'),
+    ('ray_auth', 'A Ray token set by the user has at least 32 letters, digits, `-` or `_`; '
+                 '`cslr_ray_auth_mode: disabled` is reported as a warning (it opens the cluster to code execution).'),
     ('secrets', 'Database and Redis passwords are not well-known defaults (including the original tool\'s '
                 'example passwords), have at least 12 characters and hold no quote or line break (they reach the '
                 'containers through a single-quoted Compose env file; the Redis password also no double quote, '
@@ -131,6 +133,13 @@ def looks_secret(name, known=None):
 class _Collector(object):
     def __init__(self):
         self.errors = []
+        self.warnings = []
+
+    def warn(self, variable, message):
+        """An explicit choice that opens something: reported, never refused."""
+        line = '%s: %s' % (variable, message)
+        if line not in self.warnings:
+            self.warnings.append(line)
 
     def add(self, hosts, variable, value, message, fix, secret=False, raw=False):
         shown = value if raw else show(value, secret)
@@ -484,6 +493,25 @@ def password_problem(value, what):
                 % (what[0].upper() + what[1:], len(value), spec.MIN_PASSWORD_LENGTH),
                 'choose a long random password (e.g. `openssl rand -base64 24`) and keep it in ansible-vault')
     return None
+
+
+RAY_TOKEN_RE = re.compile(r'^[A-Za-z0-9_-]{32,}$')
+
+
+def check_ray_auth(cfg, out):
+    ray_hosts = [h for h in cfg.cluster if _enabled(cfg.get(h, 'cslr_ray_enabled'))]
+    if not ray_hosts:
+        return
+    if cfg.global_value('cslr_ray_auth_mode') == 'disabled':
+        out.warn('cslr_ray_auth_mode', 'Ray token authentication is off: anyone who reaches the Ray dashboard, its '
+                 'Jobs API or the client server (every process on every cluster host, the admin networks) runs code '
+                 'as root on the Ray hosts. Remove cslr_ray_auth_mode: disabled to turn it back on')
+        return
+    value = cfg.global_value('cslr_ray_auth_token')
+    if isinstance(value, str) and not RAY_TOKEN_RE.match(value):
+        out.add(ray_hosts, 'cslr_ray_auth_token', value, 'Ray token is not at least 32 letters, digits, - or _',
+                'set a random one (e.g. `openssl rand -hex 24`) in ansible-vault, or remove it: the platform then '
+                'generates one on the controller (cslr_secrets_dir)', secret=True)
 
 
 def check_secrets(cfg, out):
@@ -859,6 +887,12 @@ def validate(hostvars, groups, external=()):
     external: Vars of roles with hand-written defaults (_config_spec.role_layout), known by name and
     checked by type when their argument spec gives one.
     """
+    errors, _warnings, cluster = validate_all(hostvars, groups, external)
+    return errors, cluster
+
+
+def validate_all(hostvars, groups, external=()):
+    """(errors, warning lines, cluster hosts): validate() plus the warnings about explicit insecure choices."""
     cfg = _Config(hostvars, groups, external)
     out = _Collector()
     check_groups(cfg, out)
@@ -867,6 +901,7 @@ def validate(hostvars, groups, external=()):
     check_scope(cfg, out)
     check_required(cfg, out)
     check_secrets(cfg, out)
+    check_ray_auth(cfg, out)
     check_memory(cfg, out)
     check_addresses(cfg, out)
     check_ports(cfg, out)
@@ -876,7 +911,7 @@ def validate(hostvars, groups, external=()):
     check_registry(cfg, out)
     check_docker(cfg, out)
     check_gpu(cfg, out)
-    return merge(out.errors, cfg.cluster), cfg.cluster
+    return merge(out.errors, cfg.cluster), out.warnings, cfg.cluster
 
 
 def report(errors, cluster):

@@ -453,3 +453,36 @@ def test_secret_characters_the_env_file_cannot_hold(value):
 def test_redis_password_must_fit_redis_conf(value):
     found = one(hostvars({'cslr_redis_enabled': True, 'cslr_redis_password': value}))
     assert 'cslr_redis_password' in found and 'double quote, a backslash or a blank' in found
+
+
+# --------------------------------------------------------------------------- ray_auth
+
+def test_ray_token_generated_by_default_is_valid_without_warning():
+    errors, warnings, _ = v.validate_all(hostvars(), GROUPS)
+    assert errors == [] and warnings == []
+
+
+@pytest.mark.parametrize('token,ok', [
+    ('a' * 31, False),
+    ('has a blank' + 'x' * 30, False),
+    ("quote'" + 'x' * 30, False),
+    ('A-z_0' * 7, True),
+    ('f' * 48, True),
+])
+def test_ray_token_form(token, ok):
+    found = lines(hostvars({'cslr_ray_auth_token': token}))
+    if ok:
+        assert found == []
+    else:
+        assert len(found) == 1 and 'cslr_ray_auth_token = ********' in found[0], found
+        assert token not in found[0]
+
+
+def test_ray_auth_disabled_is_a_warning_not_an_error():
+    errors, warnings, _ = v.validate_all(hostvars({'cslr_ray_auth_mode': 'disabled'}), GROUPS)
+    assert errors == []
+    assert len(warnings) == 1 and warnings[0].startswith('cslr_ray_auth_mode: ') and 'as root' in warnings[0]
+
+
+def test_ray_auth_mode_choices():
+    assert 'cslr_ray_auth_mode' in one(hostvars({'cslr_ray_auth_mode': 'off'}))
