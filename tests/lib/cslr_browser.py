@@ -83,7 +83,8 @@ def browse(url: str, network: str, ip: str | None, out_dir: str, name: str,
            settle_ms: int | None = None, window: str = "1400x1000",
            add_hosts: dict[str, str] | None = None, image: str = DEFAULT_IMAGE,
            timeout_s: float | None = None, container_prefix: str = "cslr-browser-",
-           docker: str = "docker", check: bool = True, cookies: dict[str, str] | None = None) -> Page:
+           docker: str = "docker", check: bool = True, cookies: dict[str, str] | None = None,
+           headers: dict[str, str] | None = None) -> Page:
     """Open URL in headless Chromium on Docker network NETWORK (at address IP, or one
     Docker picks when IP is None) and return the page as rendered.
 
@@ -101,8 +102,9 @@ def browse(url: str, network: str, ip: str | None, out_dir: str, name: str,
     (named CONTAINER_PREFIX + NAME + a random suffix) is removed in every case, also when
     it runs past TIMEOUT_S (default WAIT_MS + 60 s).
 
-    COOKIES (name -> value) are set for the URL's origin before it is opened; they reach the
-    container through its environment, not its command line.
+    COOKIES (name -> value) are set for the URL's origin before it is opened, HEADERS are sent
+    with every request of the page; both reach the container through its environment, not its
+    command line.
     """
     if not _NAME_RE.match(name):
         raise ValueError(f"name {name!r}: letters, digits, '.', '_' and '-' only")
@@ -120,10 +122,11 @@ def browse(url: str, network: str, ip: str | None, out_dir: str, name: str,
     cmd = [docker, "run", "--rm", "--name", cname, "--network", network,
            "--label", "org.cslr.browser=1",
            "-v", f"{out_dir}:/out"]
-    env = None
-    if cookies:
-        env = dict(os.environ, CSLR_BROWSE_COOKIES=json.dumps(cookies))
-        cmd += ["-e", "CSLR_BROWSE_COOKIES"]
+    env = dict(os.environ)
+    for var, value in (("CSLR_BROWSE_COOKIES", cookies), ("CSLR_BROWSE_HEADERS", headers)):
+        if value:
+            env[var] = json.dumps(value)
+            cmd += ["-e", var]
     if ip:
         cmd += ["--ip", ip]
     for host, addr in (add_hosts or {}).items():

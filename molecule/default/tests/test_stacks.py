@@ -27,7 +27,7 @@ def health(name):
 
 
 def expected_stacks(name):
-    stacks = {PREFIX + "-health": ["health"], PREFIX + "-ray": ["ray"]}
+    stacks = {PREFIX + "-health": ["docker-ro", "health"], PREFIX + "-ray": ["ray"]}
     if name == MLFLOW:
         stacks[PREFIX + "-mlflow"] = ["mlflow", "postgres"]
     if LAB.var(name, "cslr_redis_enabled"):
@@ -39,11 +39,41 @@ def expected_stacks(name):
     return stacks
 
 
-def mlflow_get(from_host, path):
-    """GET http://<MLflow host name>:5000<path> from another host (names from /etc/hosts)."""
+# An MLflow REST call from a host: prints "STATUS BODY". Basic auth when a user is given.
+_MLFLOW_HTTP = ("import base64, sys, urllib.request, urllib.error\n"
+                "url, method, body, user, password = sys.argv[1:6]\n"
+                "req = urllib.request.Request(url, data=body.encode() or None, method=method,\n"
+                "                             headers={'Content-Type': 'application/json'})\n"
+                "if user:\n"
+                "    req.add_header('Authorization', 'Basic ' + base64.b64encode(('%s:%s' % (user, password)).encode()).decode())\n"
+                "try:\n"
+                "    r = urllib.request.urlopen(req, timeout=10); print(r.status, r.read().decode())\n"
+                "except urllib.error.HTTPError as e:\n"
+                "    print(e.code, e.read().decode()[:500])\n")
+
+
+def mlflow_admin():
+    """(user, password) of MLflow's admin (the scenario's vault)."""
+    return LAB.var(MLFLOW, "cslr_mlflow_admin_username", "admin"), LAB.var(MLFLOW, "cslr_mlflow_admin_password")
+
+
+def mlflow_call(from_host, path, method="GET", body="", auth=True, user=None):
+    """(status, body) of a call to http://<MLflow host name>:5000<path> from another host (names
+    from /etc/hosts), as its admin (auth=True) or without credentials, as root or as `user`."""
+    name, password = mlflow_admin() if auth else ("", "")
     url = "http://%s:5000%s" % (MLFLOW, path)
-    return LAB.host(from_host).check_output(
-        "python3 -c %s" % shlex.quote("import urllib.request; print(urllib.request.urlopen(%r, timeout=10).read().decode())" % url))
+    prefix = "runuser -u %s -- " % user if user else ""
+    out = LAB.host(from_host).check_output(prefix + "python3 -c %s %s %s %s %s %s" % tuple(
+        shlex.quote(a) for a in (_MLFLOW_HTTP, url, method, body, name, password or "")))
+    code, _, text = out.partition(" ")
+    return int(code), text
+
+
+def mlflow_get(from_host, path):
+    """GET <path> from MLflow as its admin, from another host: the body (fails on an HTTP error)."""
+    code, text = mlflow_call(from_host, path)
+    assert code == 200, (path, code, text)
+    return text
 
 
 def submit_job(experiment):
@@ -92,7 +122,11 @@ def test_ray_node_uses_host_network_and_pinned_ports(name):
     listening = host.check_output("docker exec %s-ray sh -c 'cat /proc/net/tcp'" % PREFIX)
     assert ":%04X " % 6800 in listening
     # Ray's session directories (logs) are on the host (session_latest links inside the container)
-    assert host.run("ls -d /var/log/cslr-platform/ray/session_2*/logs/raylet.out").rc == 0
+    assert host.run("ls -d /var/log/cslr-platform/ray/tmp/session_2*/logs/raylet.out").rc == 0
+    # Ray makes its temp directory world-writable; the directory around it is root-only.
+    logs = host.file("/var/log/cslr-platform/ray")
+    assert (logs.user, logs.mode) == ("root", 0o700), oct(logs.mode)
+    assert host.run("runuser -u nobody -- ls /var/log/cslr-platform/ray/tmp").rc != 0
 
 
 def test_ray_job_runs_everywhere_and_logs_to_mlflow_from_a_worker():
@@ -108,6 +142,55 @@ def test_ray_job_runs_everywhere_and_logs_to_mlflow_from_a_worker():
     assert [f["path"] for f in listing["files"]] == [name]
     content = mlflow_get(reader, "/get-artifact?path=%s&run_uuid=%s" % (name, result["run_id"]))
     assert content.strip() == "artifact %s from %s" % (marker, LAB.address(worker))
+
+
+def test_health_service_holds_no_docker_socket():
+    # It reads the engine through the read-only proxy of its stack: listing works, anything
+    # that changes the engine is refused (403), and the real socket is not in its container.
+    host = LAB.host(HOSTS[0])
+    mounts = host.check_output("docker inspect -f '{{json .Mounts}}' %s-health" % PREFIX)
+    assert "/var/run/docker.sock" not in mounts and "docker.sock" in mounts, mounts
+    probe = ("import http.client, socket, sys\n"
+             "class C(http.client.HTTPConnection):\n"
+             "    def connect(self):\n"
+             "        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect('/run/cslr-health/docker.sock')\n"
+             "for method, path in (('GET', '/containers/json'), ('POST', '/containers/create'),\n"
+             "                     ('GET', '/containers/x/json'), ('DELETE', '/containers/x')):\n"
+             "    c = C('docker'); c.request(method, path, body='{}' if method == 'POST' else None)\n"
+             "    print(method, path, c.getresponse().status)\n")
+    out = host.check_output("docker exec %s-health python3 -c %s" % (PREFIX, shlex.quote(probe)))
+    assert out.split("\n") == ["GET /containers/json 200", "POST /containers/create 403",
+                                "GET /containers/x/json 403", "DELETE /containers/x 403"], out
+
+
+def test_mlflow_refuses_calls_without_credentials():
+    peer = [h for h in HOSTS if h != MLFLOW][0]
+    body = json.dumps({"name": "cslr-unauthenticated-%s" % uuid.uuid4().hex[:6]})
+    code, text = mlflow_call(peer, "/api/2.0/mlflow/experiments/create", "POST", body, auth=False, user="nobody")
+    assert code == 401, (code, text)
+    code, text = mlflow_call(peer, "/api/2.0/mlflow/experiments/search?max_results=5", auth=False, user="nobody")
+    assert code == 401, (code, text)
+    assert mlflow_call(peer, "/health", auth=False, user="nobody")[0] == 200
+    # A wrong password is refused too; the admin's is accepted.
+    name, password = mlflow_admin()
+    code, _ = mlflow_call(peer, "/api/2.0/mlflow/experiments/search?max_results=5")
+    assert code == 200
+    host = LAB.host(peer)
+    out = host.check_output("python3 -c %s %s GET '' %s %s", _MLFLOW_HTTP,
+                            "http://%s:5000/api/2.0/mlflow/experiments/search?max_results=5" % MLFLOW, name,
+                            password + "-wrong")
+    assert out.startswith("401"), out
+
+
+def test_mlflow_users_live_in_their_own_database():
+    host = LAB.host(MLFLOW)
+    db = LAB.var(MLFLOW, "cslr_mlflow_auth_db", "mlflow_auth")
+    users = host.check_output("docker exec %s-postgres psql -U mlflow -d %s -tAc 'SELECT username, is_admin FROM users'"
+                              % (PREFIX, db))
+    assert "%s|t" % mlflow_admin()[0] in users.split(), users
+    env = host.check_output("docker inspect -f '{{json .Config.Env}}' %s-mlflow" % PREFIX)
+    assert mlflow_admin()[1] in env  # from the root-only env file (docker inspect needs root)
+    assert host.run("runuser -u nobody -- cat /opt/cslr-platform/mlflow/mlflow.env").rc != 0
 
 
 def test_mlflow_data_in_postgres_and_artifact_volume():
@@ -188,3 +271,6 @@ def test_marimo_serves_notebooks_with_a_token():
     assert peer_python(peer, HTTP_STATUS % (address, 8080, "/?access_token=" + token)) == "200"
     assert host.file("/srv/cslr-platform/marimo").is_directory
     assert token not in host.check_output("ps -eo args")
+    # Marimo prints its URL at start; the token is cut from it (the compose file patches that).
+    logs = host.check_output("docker logs %s-marimo 2>&1", PREFIX)
+    assert "http://" in logs and token not in logs, logs[-2000:]

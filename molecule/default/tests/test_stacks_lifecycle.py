@@ -3,7 +3,6 @@ a rerun changes nothing and keeps every container; teardown keeps MLflow's data 
 brings it back; backup -> drop -> restore brings a run back."""
 import json
 import os
-import shlex
 
 import pytest
 
@@ -22,13 +21,14 @@ def ok(res):
 
 
 def run_exists(run_id):
-    """The run as MLflow's REST API answers from a host that is not the MLflow host, or None."""
+    """The run as MLflow's REST API answers (as its admin) from a host that is not the MLflow host,
+    or None when MLflow says it does not exist."""
     reader = [h for h in HOSTS if h != MLFLOW][0]
-    url = "http://%s:5000/api/2.0/mlflow/runs/get?run_id=%s" % (MLFLOW, run_id)
-    code = ("import urllib.request, urllib.error\ntry:\n  print(urllib.request.urlopen(%r, timeout=10).read().decode())\n"
-            "except urllib.error.HTTPError as e:\n  print('{}')" % url)
-    out = LAB.host(reader).check_output("python3 -c %s" % shlex.quote(code))
-    return json.loads(out).get("run")
+    code, text = stacks.mlflow_call(reader, "/api/2.0/mlflow/runs/get?run_id=%s" % run_id)
+    # 404: no such run; 500: MLflow's tables are gone (the restore test drops them). 401/403 would
+    # be a broken login, not a missing run.
+    assert code in (200, 404, 500), (code, text)
+    return json.loads(text).get("run") if code == 200 else None
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,17 @@ def test_rerun_changes_nothing_and_keeps_every_container():
     assert ok(res)[0], ok(res)[1]
     assert set(HOSTS) <= set(recap) and all(recap[h] == 0 for h in HOSTS), recap
     assert LAB.container_ids() == before
+
+
+def test_teardown_refuses_to_delete_a_system_directory_and_changes_nothing():
+    before = LAB.container_ids()
+    res, _recap = run_playbook("playbooks/teardown.yml", "-e", json.dumps(
+        {"cslr_teardown_delete_data": True, "cslr_ray_log_dir": "/var/log"}))
+    assert res.returncode != 0, res.stdout[-3000:]
+    assert "cslr_ray_log_dir = \"/var/log\": is /var/log, a directory of the system" in res.stdout, res.stdout[-3000:]
+    assert "no host was contacted or changed" in res.stdout
+    assert LAB.container_ids() == before
+    assert LAB.host(HOSTS[0]).file("/var/log").is_directory
 
 
 def test_teardown_keeps_data_and_site_brings_it_back(logged_run):

@@ -6,6 +6,7 @@ cluster: the way a lab member opens the URLs site.yml's summary prints. It opens
 dashboard's cluster page (with the cluster's token as its cookie) and must find every node; it opens MLflow's runs page of an experiment
 and must find a run a Ray job logged. Screenshots and DOMs are kept under .artifacts/web-ui/.
 """
+import base64
 import ipaddress
 import json
 import os
@@ -14,7 +15,7 @@ import pytest
 
 from cslr_browser import browse
 from cslr_testinfra import ROOT, Lab
-from test_stacks import mlflow_get, submit_job
+from test_stacks import mlflow_admin, mlflow_get, submit_job
 
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
@@ -54,8 +55,12 @@ def test_mlflow_ui_lists_a_run_logged_by_a_ray_job(artifacts):
     reader = [h for h in HOSTS if h != MLFLOW][0]
     run = json.loads(mlflow_get(reader, "/api/2.0/mlflow/runs/get?run_id=" + result["run_id"]))["run"]
     experiment = run["info"]["experiment_id"]
+    # MLflow's basic auth: the credentials a lab member types into the browser's prompt.
+    user, password = mlflow_admin()
+    basic = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
     page = browse("http://%s:5000/#/experiments/%s/runs" % (LAB.address(MLFLOW), experiment), NETWORK, WORKSTATION,
-                  artifacts, "mlflow-runs", wait_ms=45000, expect=[run["info"]["run_name"]])
+                  artifacts, "mlflow-runs", wait_ms=45000, expect=[run["info"]["run_name"]],
+                  headers={"Authorization": basic})
     assert "#/experiments/%s/runs/%s" % (experiment, result["run_id"]) in page.dom
     # The UI's own API calls went through (no 403 from MLflow's host/CORS checks).
     assert not [r for r in page.failed_requests if "403" in str(r)], page.failed_requests

@@ -5,7 +5,8 @@
 """Filters the roles share: missed_hosts (hosts of a delegated loop that were down or failed),
 setting (a platform variable as another host has it, else its default), dpkg_missing (the
 packages of a list that dpkg does not report as installed), interface_of (the interface that holds
-an address), size_bytes (500g -> bytes) and training_host (whether a host is prepared for training)."""
+an address), size_bytes (500g -> bytes), training_host (whether a host is prepared for training),
+sources_cover (an address inside firewall sources) and mask_secrets (secret values hidden in a text)."""
 
 from __future__ import annotations
 
@@ -123,8 +124,34 @@ def sources_cover(sources, address):
     return False
 
 
+MASK = '********'
+
+
+def mask_secrets(text, secrets):
+    """`text` with every occurrence of each secret value replaced by ********. `secrets`: a list of
+    values, or a dict whose values (or whose nested dicts' values) are the secrets. Empty values and
+    non-strings are skipped; longer secrets are masked first, so one that contains another goes whole."""
+    values = []
+
+    def collect(item):
+        if isinstance(item, dict):
+            for value in item.values():
+                collect(value)
+        elif is_sequence(item):
+            for value in item:
+                collect(value)
+        elif isinstance(item, str) and item:
+            values.append(item)
+
+    collect(secrets)
+    text = '' if text is None else str(text)
+    for value in sorted(set(values), key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
+
+
 class FilterModule(object):
     def filters(self):
         return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
                 'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host,
-                'sources_cover': sources_cover}
+                'sources_cover': sources_cover, 'mask_secrets': mask_secrets}

@@ -254,7 +254,8 @@ VARIABLES = (
         'there). null: 30% of `cslr_ray_memory`, or of the host\'s memory when that is null (Ray\'s own object '
         'store default).', 'ray', scope='host', fmt='memory', nullable=True),
     Var('cslr_ray_log_dir', 'str', '/var/log/cslr-platform/ray', 'Host directory that keeps Ray\'s logs and '
-        'session files across container restarts (mounted at /tmp/ray).', 'config', fmt='path'),
+        'session files across container restarts: root-only (0700); Ray\'s temp directory is its `tmp` '
+        '(mounted at /tmp/ray), which Ray makes world-writable at every start.', 'config', fmt='path'),
     Var('cslr_ray_gcs_port', **dict(_PORT, default=6379, description='Ray GCS port of the head (the original '
                                     '`head_port`); workers connect to it.', owner='ray')),
     Var('cslr_ray_client_server_port', **dict(_PORT, default=10001, description='Ray client server port of the '
@@ -344,6 +345,20 @@ VARIABLES = (
         nullable=True),
     Var('cslr_mlflow_memory', 'str', None, 'Memory limit of the MLflow container. null: no limit.', 'mlflow',
         fmt='memory', nullable=True),
+    Var('cslr_mlflow_auth_enabled', 'bool', True, 'MLflow\'s basic-auth app: every API call and the UI ask for '
+        'a user (`/health` excepted). The admin user (`cslr_mlflow_admin_username`, `cslr_mlflow_admin_password`) '
+        'is created at the first start and its password set from the configuration at every start; users live in '
+        'their own database (`cslr_mlflow_auth_db`) on the same PostgreSQL. The Ray containers get the admin\'s '
+        'credentials (`MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD`, a root-only env file), so jobs log as '
+        'before. false: anyone who reaches MLflow\'s port reads and writes every experiment (the validator warns).',
+        'mlflow'),
+    Var('cslr_mlflow_admin_username', 'str', 'admin', 'MLflow\'s admin user (basic auth).', 'mlflow', fmt='name'),
+    Var('cslr_mlflow_admin_password', 'str', None, 'Password of MLflow\'s admin user: required while MLflow and '
+        'its authentication are enabled, at least 12 characters and not a well-known default. Keep it in Ansible '
+        'Vault. A new value is set at the next start of the MLflow container (the run restarts it).', 'mlflow',
+        secret=True, nullable=True),
+    Var('cslr_mlflow_auth_db', 'str', 'mlflow_auth', 'PostgreSQL database of MLflow\'s users and permissions '
+        '(created when missing, next to MLflow\'s own).', 'mlflow', fmt='name'),
     # ------------------------------------------------------------------ postgres
     Var('cslr_postgres_image', 'str', 'postgres:17', 'PostgreSQL image of MLflow\'s backend store.', 'postgres',
         fmt='image'),

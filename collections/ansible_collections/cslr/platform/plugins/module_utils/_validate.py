@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import posixpath
 import re
 
 from ansible_collections.cslr.platform.plugins.module_utils import _config_spec as spec
@@ -44,6 +45,15 @@ RULES = (
     ('required', 'Required values are set: `cslr_cluster_network`, each host\'s `cslr_cluster_address`, and '
                  '`cslr_postgres_password` when MLflow is enabled.'),
     ('scope', 'Cluster-wide (global) variables have the same value on every host.'),
+    ('paths', 'Data and log directories the roles own or delete in (`cslr_base_dir`, `cslr_ray_log_dir`, '
+              '`cslr_marimo_notebooks_dir`, `cslr_checkpoint_dir`, `cslr_images_host_dir`) are neither `/` nor a '
+              'system directory (`/etc`, `/home`, `/usr`, `/var/log`, ...); values written unquoted into '
+              '/etc/cslr/training.env (checkpoint directory and S3 settings) hold no character a shell interprets.'),
+    ('host_names', 'Inventory host names of the cluster are plain names (letters, digits, `.`, `_`, `-`): they are '
+                   'written into the Ray candidate list, etcd\'s initial cluster and /etc/hosts.'),
+    ('mlflow_auth', 'With MLflow and its authentication enabled, the admin password is set, at least 12 characters, '
+                    'not a well-known default, and the users\' database is not MLflow\'s own; '
+                    '`cslr_mlflow_auth_enabled: false` is reported as a warning.'),
     ('ray_auth', 'A Ray token set by the user has at least 32 letters, digits, `-` or `_`; '
                  '`cslr_ray_auth_mode: disabled` is reported as a warning (it opens the cluster to code execution).'),
     ('secrets', 'Database and Redis passwords are not well-known defaults (including the original tool\'s '
@@ -53,7 +63,7 @@ RULES = (
     ('memory', 'Ray\'s `/dev/shm` (`cslr_ray_shm_size`) is smaller than the Ray container\'s memory limit.'),
     ('ports', 'Per host, the ports of the services enabled ON THAT HOST are distinct: health, Ray\'s pinned ports '
               'and its worker port range (min <= max), MLflow on the MLflow host, Redis and Marimo where enabled, '
-              'etcd\'s client and peer ports on rendezvous hosts, and on training hosts torchrun\'s master and '
+              'SSH (`cslr_firewall_ssh_port`) where the firewall is managed, etcd\'s client and peer ports on rendezvous hosts, and on training hosts torchrun\'s master and '
               'c10d ports and the training port range (min <= max), which must not overlap the Ray worker range.'),
     ('addresses', 'Cluster addresses are unique, inside `cslr_cluster_network`, and neither its network nor its '
                   'broadcast address.'),
@@ -450,6 +460,12 @@ def check_required(cfg, out):
                 fix = ('set it in group_vars/all.yml, e.g. %s: %s' % (name, var.example) if var.scope == 'global'
                        else 'set it in the host\'s inventory entry or host_vars, e.g. %s: %s' % (name, var.example))
                 out.add([host], name, value, 'is required', fix, raw=value == NOT_SET)
+        if mlflow and _enabled(cfg.global_value('cslr_mlflow_auth_enabled')) and \
+                cfg.raw(host, 'cslr_mlflow_admin_password') is None and \
+                (host, 'cslr_mlflow_admin_password') not in cfg.invalid:
+            out.add([host], 'cslr_mlflow_admin_password', NOT_SET, 'MLflow admin password is not set (MLflow and its '
+                    'authentication are enabled)', 'set cslr_mlflow_admin_password in group_vars/all.yml, encrypted '
+                    'with ansible-vault (or cslr_mlflow_auth_enabled: false to run MLflow open)', raw=True)
         if mlflow and cfg.raw(host, 'cslr_postgres_password') is None and \
                 (host, 'cslr_postgres_password') not in cfg.invalid:
             out.add([host], 'cslr_postgres_password', NOT_SET, 'database password is not set (MLflow is enabled)',
@@ -514,6 +530,76 @@ def check_ray_auth(cfg, out):
                 'generates one on the controller (cslr_secrets_dir)', secret=True)
 
 
+# Directories the roles own, chmod or delete (teardown with data deletion, the checkpoint
+# retention job): never the root or a directory of the system itself.
+DATA_DIRS = ('cslr_base_dir', 'cslr_ray_log_dir', 'cslr_marimo_notebooks_dir', 'cslr_checkpoint_dir',
+             'cslr_images_host_dir')
+SYSTEM_DIRS = frozenset((
+    '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt',
+    '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/usr/bin', '/usr/lib', '/usr/local',
+    '/usr/sbin', '/usr/share', '/var', '/var/cache', '/var/lib', '/var/lib/docker', '/var/log', '/var/tmp',
+    '/var/spool', '/var/mail', '/var/backups', '/var/opt', '/var/run', '/etc/cslr',
+))
+# Values written unquoted into /etc/cslr/training.env, which users source (`set -a; . FILE`):
+# characters a shell would interpret there are refused.
+SOURCED_VALUES = ('cslr_checkpoint_dir', 'cslr_checkpoint_s3_uri', 'cslr_checkpoint_s3_endpoint_url',
+                  'cslr_checkpoint_s3_region')
+SHELL_SAFE_RE = re.compile(r'^[A-Za-z0-9_./:@%+=,~-]*$')
+# Inventory host names end up in the candidate list (NAME=ADDRESS,...), etcd's initial cluster
+# and /etc/hosts.
+HOST_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
+
+
+def check_paths(cfg, out):
+    for host in cfg.cluster:
+        for name in DATA_DIRS:
+            value = cfg.get(host, name)
+            if not isinstance(value, str) or not value.startswith('/'):
+                continue
+            norm = posixpath.normpath(value)
+            norm = '/' if norm.startswith('//') and norm.strip('/') == '' else norm
+            if norm in SYSTEM_DIRS:
+                out.add([host], name, value, 'is %s, a directory of the system: the platform changes its owner '
+                        'and mode, and teardown (cslr_teardown_delete_data) or a retention job deletes in it'
+                        % ('the root directory' if norm == '/' else norm),
+                        'use a directory of its own, e.g. %s' % spec.BY_NAME[name].default)
+    for host in cfg.cluster:
+        for name in SOURCED_VALUES:
+            value = cfg.get(host, name)
+            if isinstance(value, str) and not SHELL_SAFE_RE.match(value):
+                out.add([host], name, value, 'holds a character a shell interprets (quote, blank, $, `, ;, &, |, '
+                        '<, >, (, ), a line break...): it is written into /etc/cslr/training.env, which jobs and '
+                        'login shells source', 'use letters, digits and _ . / : @ % + = , ~ - only')
+
+
+def check_host_names(cfg, out):
+    for host in cfg.cluster:
+        if not HOST_NAME_RE.match(host):
+            out.add([host], 'inventory_hostname', host, 'is not a plain host name (letters, digits, ., _ and -, '
+                    'starting with a letter or digit, at most 63 characters): it is written into the Ray candidate '
+                    'list, etcd\'s initial cluster and /etc/hosts', 'rename the host in the inventory and set its '
+                    'connection address with ansible_host')
+
+
+def check_mlflow_auth(cfg, out):
+    if not _enabled(cfg.global_value('cslr_mlflow_enabled')):
+        return
+    if not _enabled(cfg.global_value('cslr_mlflow_auth_enabled')):
+        out.warn('cslr_mlflow_auth_enabled', 'MLflow authentication is off: anyone who reaches MLflow\'s port (every '
+                 'process on every cluster host, the admin networks) reads, changes and deletes every experiment, '
+                 'run and artifact. Remove cslr_mlflow_auth_enabled: false to turn it back on')
+        return
+    for host in cfg.cluster:
+        value = cfg.get(host, 'cslr_mlflow_admin_password')
+        if isinstance(value, str):
+            bad = password_problem(value, 'MLflow admin')
+            if bad:
+                out.add([host], 'cslr_mlflow_admin_password', value, bad[0], bad[1], secret=True)
+        if cfg.get(host, 'cslr_mlflow_auth_db') == cfg.get(host, 'cslr_postgres_db'):
+            out.add([host], 'cslr_mlflow_auth_db', cfg.get(host, 'cslr_mlflow_auth_db'), 'is MLflow\'s own database '
+                    '(cslr_postgres_db)', 'give the users their own database, e.g. mlflow_auth')
+
+
 def check_secrets(cfg, out):
     mlflow = _enabled(cfg.global_value('cslr_mlflow_enabled'))
     for host in cfg.cluster:
@@ -576,6 +662,9 @@ def host_ports(cfg, host):
             value = cfg.get(host, name)
             if _is_int(value):
                 ports.append((value, name))
+    ssh = cfg.get(host, 'cslr_firewall_ssh_port')
+    if _enabled(cfg.get(host, 'cslr_firewall_enabled')) and _is_int(ssh):
+        ports.append((ssh, 'cslr_firewall_ssh_port'))
     ranges = {}
     for service, names in (('ray', spec.RAY_WORKER_RANGE), ('training', spec.TRAINING_RANGE)):
         found = _port_range(cfg, host, names) if enabled[service] else None
@@ -902,6 +991,9 @@ def validate_all(hostvars, groups, external=()):
     check_required(cfg, out)
     check_secrets(cfg, out)
     check_ray_auth(cfg, out)
+    check_mlflow_auth(cfg, out)
+    check_paths(cfg, out)
+    check_host_names(cfg, out)
     check_memory(cfg, out)
     check_addresses(cfg, out)
     check_ports(cfg, out)

@@ -6,8 +6,9 @@
 """cslr.platform health service: one small HTTP server per cluster host.
 
 Standard library only (Python >= 3.9). It runs inside a container with host
-networking, the Docker socket mounted read-only and /etc/cslr mounted
-read-only; Ansible delivers this file as a bind mount, so production can use
+networking, the socket of its stack's read-only Docker API proxy
+(cslr_docker_ro.py: GET of the container list only, never the engine's own
+socket) and /etc/cslr mounted read-only; Ansible delivers this file as a bind mount, so production can use
 the public python image unchanged.
 
 Endpoints

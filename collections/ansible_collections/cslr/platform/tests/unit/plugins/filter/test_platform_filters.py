@@ -7,13 +7,14 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.cslr.platform.plugins.filter.platform import (
-    FilterModule, dpkg_missing, interface_of, missed_hosts, setting, size_bytes, sources_cover, training_host)
+    FilterModule, dpkg_missing, interface_of, mask_secrets, missed_hosts, setting, size_bytes, sources_cover,
+    training_host)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
-                                             'size_bytes', 'training_host', 'sources_cover'}
+                                             'size_bytes', 'training_host', 'sources_cover', 'mask_secrets'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -108,3 +109,15 @@ def test_sources_cover_any_hosts_and_networks():
     assert sources_cover(['2001:db8::/32'], '2001:db8::5')
     assert not sources_cover(['not-a-network', ''], '10.0.0.1')
     assert not sources_cover(['any'], 'garbage') and not sources_cover([], '10.0.0.1')
+
+
+@pytest.mark.parametrize('text,secrets,expected', [
+    ('url http://h:8080?access_token=s3cr3t-token ok', {'marimo': {'MARIMO_TOKEN': 's3cr3t-token'}},
+     'url http://h:8080?access_token=******** ok'),
+    ('pw=abc123456789 and abc1234567890', ['abc123456789', 'abc1234567890'], 'pw=******** and ********'),
+    ('nothing here', {'a': {}, 'b': {'X': ''}}, 'nothing here'),
+    (None, ['x'], ''),
+    ('n=5', {'a': {'N': 5}}, 'n=5'),
+])
+def test_mask_secrets(text, secrets, expected):
+    assert mask_secrets(text, secrets) == expected

@@ -23,7 +23,8 @@ GROUPS = {
 
 def hostvars(common=None, **per_host):
     """Inventory values: common ones on every host plus per-host overrides (a=..., b=..., c=...)."""
-    base = {'cslr_cluster_network': '10.1.0.0/24', 'cslr_postgres_password': PASSWORD}
+    base = {'cslr_cluster_network': '10.1.0.0/24', 'cslr_postgres_password': PASSWORD,
+            'cslr_mlflow_admin_password': 'unit-Mlflow-Admin-0077'}
     base.update(common or {})
     result = {}
     for index, host in enumerate(('a', 'b', 'c'), 11):
@@ -486,3 +487,93 @@ def test_ray_auth_disabled_is_a_warning_not_an_error():
 
 def test_ray_auth_mode_choices():
     assert 'cslr_ray_auth_mode' in one(hostvars({'cslr_ray_auth_mode': 'off'}))
+
+
+# --------------------------------------------------------------------------- paths, host_names, ssh port
+
+@pytest.mark.parametrize('name,value', [
+    ('cslr_ray_log_dir', '/var/log'),
+    ('cslr_ray_log_dir', '/var/log/'),
+    ('cslr_checkpoint_dir', '/'),
+    ('cslr_checkpoint_dir', '//'),
+    ('cslr_marimo_notebooks_dir', '/home'),
+    ('cslr_base_dir', '/etc'),
+    ('cslr_base_dir', '/usr/../etc'),
+    ('cslr_images_host_dir', '/var/lib/docker'),
+])
+def test_system_directories_are_refused(name, value):
+    found = one(hostvars({name: value}))
+    assert found.startswith('[all hosts] %s = ' % name) and 'a directory of the system' in found, found
+    assert 'Fix: use a directory of its own' in found
+
+
+def test_directories_of_their_own_pass():
+    assert lines(hostvars({'cslr_ray_log_dir': '/var/log/cslr/ray', 'cslr_checkpoint_dir': '/data/ckpt'})) == []
+
+
+@pytest.mark.parametrize('name,value', [
+    ('cslr_checkpoint_dir', '/data/$(id)'),
+    ('cslr_checkpoint_dir', '/data/with space'),
+    ('cslr_checkpoint_s3_uri', 's3://bucket/prefix;rm -rf ~'),
+    ('cslr_checkpoint_s3_region', "eu'west"),
+    ('cslr_checkpoint_s3_endpoint_url', 'http://minio:9000/\nX=1'),
+])
+def test_values_sourced_by_shells_hold_no_shell_characters(name, value):
+    found = [ln for ln in lines(hostvars({name: value})) if ln.startswith('[all hosts] %s = ' % name)]
+    assert found and any('a character a shell interprets' in ln for ln in found), lines(hostvars({name: value}))
+
+
+def test_host_names_that_break_lists_are_refused():
+    hv = hostvars()
+    hv['gpu=1'] = hv.pop('c')
+    groups = dict(GROUPS, all=['a', 'b', 'gpu=1'], cslr_cluster=['a', 'b', 'gpu=1'], cslr_gpu_hosts=['gpu=1'])
+    found = one(hv, groups)
+    assert found.startswith('[gpu=1] inventory_hostname = "gpu=1": is not a plain host name'), found
+
+
+def test_underscores_and_dots_in_host_names_pass():
+    hv = hostvars()
+    hv['gpu_node-1.lab'] = hv.pop('c')
+    groups = dict(GROUPS, all=['a', 'b', 'gpu_node-1.lab'], cslr_cluster=['a', 'b', 'gpu_node-1.lab'],
+                  cslr_gpu_hosts=['gpu_node-1.lab'])
+    assert lines(hv, groups) == []
+
+
+def test_ssh_port_colliding_with_a_service_port_is_refused():
+    found = one(hostvars({'cslr_firewall_ssh_port': 8888}))
+    assert 'cslr_firewall_ssh_port' in found and 'Port 8888 is used multiple times' in found, found
+    found = one(hostvars({'cslr_firewall_ssh_port': 11500}))
+    assert 'inside the Ray worker port range' in found, found
+
+
+def test_ssh_port_ignored_when_the_firewall_is_not_managed():
+    assert lines(hostvars({'cslr_firewall_ssh_port': 8888, 'cslr_firewall_enabled': False})) == []
+
+
+# --------------------------------------------------------------------------- mlflow_auth
+
+def test_mlflow_admin_password_required_while_mlflow_authenticates():
+    hv = hostvars()
+    for values in hv.values():
+        del values['cslr_mlflow_admin_password']
+    found = one(hv)
+    assert found.startswith('[all hosts] cslr_mlflow_admin_password = (not set): MLflow admin password is not set'), found
+    assert lines(dict((h, dict(x, cslr_mlflow_auth_enabled=False)) for h, x in hv.items())) == []
+    assert lines(dict((h, dict(x, cslr_mlflow_enabled=False)) for h, x in hv.items())) == []
+
+
+@pytest.mark.parametrize('password', ['changeme', 'short-pw', "it's-a-quote-pw"])
+def test_weak_mlflow_admin_password_is_refused(password):
+    found = one(hostvars({'cslr_mlflow_admin_password': password}))
+    assert found.startswith('[all hosts] cslr_mlflow_admin_password = ********: '), found
+    assert password not in found.split(' = ', 1)[1]
+
+
+def test_mlflow_users_database_is_not_mlflows_own():
+    found = one(hostvars({'cslr_mlflow_auth_db': 'mlflow'}))
+    assert "cslr_mlflow_auth_db" in found and "MLflow's own database" in found, found
+
+
+def test_mlflow_auth_disabled_is_a_warning():
+    errors, warnings, _ = v.validate_all(hostvars({'cslr_mlflow_auth_enabled': False}), GROUPS)
+    assert errors == [] and len(warnings) == 1 and warnings[0].startswith('cslr_mlflow_auth_enabled: ')
