@@ -249,7 +249,9 @@ def render(variables, dropped, source):
         '# Still to do (the original tool had no equivalent):',
         '#   - set cslr_cluster_network (the cluster LAN) and each host\'s cslr_cluster_address;',
         '#   - put hosts in the groups cslr_cluster, cslr_ray_head_candidates, cslr_gpu_hosts, cslr_mlflow_hosts;',
-        '#   - move cslr_postgres_password into ansible-vault (`ansible-vault encrypt_string`).',
+        '#   - move cslr_postgres_password into ansible-vault (`ansible-vault encrypt_string`);',
+        '#   - set cslr_mlflow_admin_password (MLflow\'s admin user; the original\'s MLflow had no users) in',
+        '#     ansible-vault, and keep the generated Ray token (docs/security.md) or set cslr_ray_auth_token.',
     ]
     if dropped:
         lines.append('#')

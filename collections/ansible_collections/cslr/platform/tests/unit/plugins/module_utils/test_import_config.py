@@ -106,7 +106,9 @@ def test_imported_seed_validates():
     variables, _dropped = imp.convert(copy.deepcopy(SEED))
     hosts = {}
     for index, host in enumerate(('a', 'b', 'c'), 11):
-        hosts[host] = dict(variables, cslr_cluster_network='10.1.0.0/24', cslr_cluster_address='10.1.0.%d' % index)
+        # The imported file's header asks for the MLflow admin password (the original had no users).
+        hosts[host] = dict(variables, cslr_cluster_network='10.1.0.0/24', cslr_cluster_address='10.1.0.%d' % index,
+                           cslr_mlflow_admin_password='unit-Mlflow-Admin-0077')
     groups = {'cslr_cluster': ['a', 'b', 'c'], 'cslr_ray_head_candidates': ['a'], 'cslr_mlflow_hosts': ['a'],
               'cslr_gpu_hosts': ['c']}
     errors, _cluster = _validate.validate(hosts, groups)
