@@ -375,8 +375,8 @@ VARIABLES = (
     Var('cslr_redis_image', 'str', 'redis:7', 'Redis image.', 'redis', fmt='image'),
     Var('cslr_redis_port', **dict(_PORT, default=6381, description='Redis port on the host (the original '
                                   '`services.redis.port`).', owner='redis')),
-    Var('cslr_redis_password', 'str', None, 'Redis password (`requirepass`). null: no password, reachable '
-        'from the cluster and admin networks only. If set, not a well-known default.', 'redis', secret=True,
+    Var('cslr_redis_password', 'str', None, 'Redis password (`requirepass`): required on hosts that enable '
+        'Redis, at least 12 characters, not a well-known default. Keep it in Ansible Vault.', 'redis', secret=True,
         nullable=True),
     Var('cslr_redis_memory', 'str', None, 'Memory limit of the Redis container. null: no limit.', 'redis',
         fmt='memory', nullable=True),
@@ -394,9 +394,9 @@ VARIABLES = (
         scope='host', fmt='memory'),
     Var('cslr_marimo_notebooks_dir', 'str', '/srv/cslr-platform/marimo', 'Host directory of the notebooks '
         '(mounted as Marimo\'s working directory; kept by teardown).', 'config', scope='host', fmt='path'),
-    Var('cslr_marimo_token', 'str', None, 'Password of the Marimo editor (`--token-password`). null: no token, '
-        'reachable from the cluster and admin networks only. Keep it in Ansible Vault.', 'marimo', secret=True,
-        nullable=True),
+    Var('cslr_marimo_token', 'str', None, 'Password of the Marimo editor (`--token-password`): required on hosts '
+        'that enable Marimo (the editor runs code as root in its container). Keep it in Ansible Vault.', 'marimo',
+        secret=True, nullable=True),
     # ------------------------------------------------------------------ rendezvous (etcd for torchrun)
     Var('cslr_rendezvous_enabled', 'bool', False, 'Run etcd for PyTorch elastic rendezvous (`torchrun '
         '--rdzv-backend=etcd-v2`) on the hosts of `cslr_rendezvous_hosts`: one member, or a three-member cluster '

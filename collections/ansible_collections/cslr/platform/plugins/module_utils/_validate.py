@@ -42,8 +42,9 @@ RULES = (
                 'memory `^\\d+[gmGM]$` and > 0, sizes (`500g`, `2t`), absolute paths (the checkpoint directory), '
                 'octal modes, S3 URIs, image references with a tag, versions, names, choices and numeric bounds '
                 '(health and cluster timeouts, retries).'),
-    ('required', 'Required values are set: `cslr_cluster_network`, each host\'s `cslr_cluster_address`, and '
-                 '`cslr_postgres_password` when MLflow is enabled.'),
+    ('required', 'Required values are set: `cslr_cluster_network`, each host\'s `cslr_cluster_address`, '
+                 '`cslr_postgres_password` (and `cslr_mlflow_admin_password` with MLflow\'s authentication) when '
+                 'MLflow is enabled, `cslr_redis_password` and `cslr_marimo_token` on hosts that enable those.'),
     ('scope', 'Cluster-wide (global) variables have the same value on every host.'),
     ('paths', 'Data and log directories the roles own or delete in (`cslr_base_dir`, `cslr_ray_log_dir`, '
               '`cslr_marimo_notebooks_dir`, `cslr_checkpoint_dir`, `cslr_images_host_dir`) are neither `/` nor a '
@@ -466,6 +467,12 @@ def check_required(cfg, out):
             out.add([host], 'cslr_mlflow_admin_password', NOT_SET, 'MLflow admin password is not set (MLflow and its '
                     'authentication are enabled)', 'set cslr_mlflow_admin_password in group_vars/all.yml, encrypted '
                     'with ansible-vault (or cslr_mlflow_auth_enabled: false to run MLflow open)', raw=True)
+        for flag, name, what in (('cslr_redis_enabled', 'cslr_redis_password', 'Redis password'),
+                                 ('cslr_marimo_enabled', 'cslr_marimo_token', 'Marimo token')):
+            if _enabled(cfg.get(host, flag)) and cfg.raw(host, name) is None and (host, name) not in cfg.invalid:
+                out.add([host], name, NOT_SET, '%s is not set (%s is true on this host)' % (what, flag),
+                        'set %s in group_vars/all.yml, encrypted with ansible-vault: an enabled service always '
+                        'authenticates' % name, raw=True)
         if mlflow and cfg.raw(host, 'cslr_postgres_password') is None and \
                 (host, 'cslr_postgres_password') not in cfg.invalid:
             out.add([host], 'cslr_postgres_password', NOT_SET, 'database password is not set (MLflow is enabled)',

@@ -24,7 +24,8 @@ GROUPS = {
 def hostvars(common=None, **per_host):
     """Inventory values: common ones on every host plus per-host overrides (a=..., b=..., c=...)."""
     base = {'cslr_cluster_network': '10.1.0.0/24', 'cslr_postgres_password': PASSWORD,
-            'cslr_mlflow_admin_password': 'unit-Mlflow-Admin-0077'}
+            'cslr_mlflow_admin_password': 'unit-Mlflow-Admin-0077', 'cslr_redis_password': 'unit-Redis-Pass-0088',
+            'cslr_marimo_token': 'unit-Marimo-Token-0066'}
     base.update(common or {})
     result = {}
     for index, host in enumerate(('a', 'b', 'c'), 11):
@@ -577,3 +578,12 @@ def test_mlflow_users_database_is_not_mlflows_own():
 def test_mlflow_auth_disabled_is_a_warning():
     errors, warnings, _ = v.validate_all(hostvars({'cslr_mlflow_auth_enabled': False}), GROUPS)
     assert errors == [] and len(warnings) == 1 and warnings[0].startswith('cslr_mlflow_auth_enabled: ')
+
+
+@pytest.mark.parametrize('flag,name', [('cslr_redis_enabled', 'cslr_redis_password'),
+                                       ('cslr_marimo_enabled', 'cslr_marimo_token')])
+def test_enabled_redis_and_marimo_need_their_credential(flag, name):
+    found = one(hostvars({name: None}, b={flag: True}))
+    assert found.startswith('[b] %s = (not set): ' % name) and flag in found, found
+    assert lines(hostvars({name: None})) == []  # not needed where the service is off
+    assert lines(hostvars(b={flag: True})) == []
