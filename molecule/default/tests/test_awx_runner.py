@@ -81,6 +81,7 @@ def test_site_through_ansible_runner_by_fqcn(tmp_path):
 
     # No secret at -vvv: not in the output, the events, nor any artifact runner kept.
     secrets = vault_secrets()
+    secrets["generated Ray token"] = LAB.ray_token()
     assert "ESTABLISH SSH CONNECTION" in stdout, "the run was not at -vvv"
     shown = sorted(k for k, v in secrets.items() if v in stdout)
     assert not shown, "secrets printed at -vvv: %s" % shown
