@@ -12,9 +12,14 @@ Before the server starts: the users' database exists, MLflow's auth configuratio
 to a root-only file inside the container (it holds the database password, so it is never a
 file on the host) and named by MLFLOW_AUTH_CONFIG_PATH, and an existing admin user gets the
 configured password (MLflow itself only sets it when it creates the user: this is how the
-platform rotates it). Then `mlflow server --app-name basic-auth OPTIONS` replaces this process.
+platform rotates it), and the Flask secret key of the auth app's CSRF protection is set when the
+environment has none (MLFLOW_FLASK_SERVER_SECRET_KEY: derived from the admin's password, so it
+is the same in every worker and across restarts, and changes with the password). Then
+`mlflow server --app-name basic-auth OPTIONS` replaces this process.
 """
 import configparser
+import hashlib
+import hmac
 import os
 import sys
 from urllib.parse import unquote, urlsplit
@@ -80,6 +85,9 @@ def main(argv):
     write_config(CONFIG_PATH, auth_uri, username)
     os.environ['MLFLOW_AUTH_CONFIG_PATH'] = CONFIG_PATH
     sync_admin_password(auth_uri, username, password)
+    if not os.environ.get('MLFLOW_FLASK_SERVER_SECRET_KEY'):
+        os.environ['MLFLOW_FLASK_SERVER_SECRET_KEY'] = hmac.new(
+            password.encode(), b'cslr.platform mlflow flask secret key', hashlib.sha256).hexdigest()
     os.execvp('mlflow', ['mlflow', 'server', '--app-name', 'basic-auth'] + list(argv))
 
 
