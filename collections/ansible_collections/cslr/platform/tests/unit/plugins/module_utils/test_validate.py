@@ -587,3 +587,13 @@ def test_enabled_redis_and_marimo_need_their_credential(flag, name):
     assert found.startswith('[b] %s = (not set): ' % name) and flag in found, found
     assert lines(hostvars({name: None})) == []  # not needed where the service is off
     assert lines(hostvars(b={flag: True})) == []
+
+
+def test_awx_job_must_not_generate_the_ray_token():
+    hv = hostvars()
+    error = v.under_awx_without_ray_token(hv, GROUPS, {'awx_job_id': 42})
+    assert error is not None and error.variable == 'cslr_ray_auth_token'
+    assert 'AWX job would generate a new Ray token' in error.line(['a', 'b', 'c'])
+    assert v.under_awx_without_ray_token(hv, GROUPS, {}) is None
+    assert v.under_awx_without_ray_token(hostvars({'cslr_ray_auth_token': 'f' * 40}), GROUPS, {'awx_job_id': 1}) is None
+    assert v.under_awx_without_ray_token(hostvars({'cslr_ray_auth_mode': 'disabled'}), GROUPS, {'tower_job_id': 1}) is None
