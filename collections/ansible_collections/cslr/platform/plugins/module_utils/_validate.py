@@ -64,7 +64,8 @@ RULES = (
     ('memory', 'Ray\'s `/dev/shm` (`cslr_ray_shm_size`) is smaller than the Ray container\'s memory limit.'),
     ('ports', 'Per host, the ports of the services enabled ON THAT HOST are distinct: health, Ray\'s pinned ports '
               'and its worker port range (min <= max), MLflow on the MLflow host, Redis and Marimo where enabled, '
-              'SSH (`cslr_firewall_ssh_port`) where the firewall is managed, etcd\'s client and peer ports on rendezvous hosts, and on training hosts torchrun\'s master and '
+              'SSH (`cslr_firewall_ssh_port`) where the firewall is managed, '
+              'etcd\'s client and peer ports on rendezvous hosts, and on training hosts torchrun\'s master and '
               'c10d ports and the training port range (min <= max), which must not overlap the Ray worker range.'),
     ('addresses', 'Cluster addresses are unique, inside `cslr_cluster_network`, and neither its network nor its '
                   'broadcast address.'),

@@ -29,7 +29,7 @@ CONFIG_PATH = '/tmp/cslr-mlflow-basic-auth.ini'
 
 def auth_database_uri(backend_uri, auth_db):
     """The backend store URI with its database replaced by auth_db."""
-    head, _, _ = backend_uri.rpartition('/')
+    head = backend_uri.rpartition("/")[0]
     return head + '/' + auth_db
 
 

@@ -460,7 +460,7 @@ def test_redis_password_must_fit_redis_conf(value):
 # --------------------------------------------------------------------------- ray_auth
 
 def test_ray_token_generated_by_default_is_valid_without_warning():
-    errors, warnings, _ = v.validate_all(hostvars(), GROUPS)
+    errors, warnings, _cluster = v.validate_all(hostvars(), GROUPS)
     assert errors == [] and warnings == []
 
 
@@ -481,7 +481,7 @@ def test_ray_token_form(token, ok):
 
 
 def test_ray_auth_disabled_is_a_warning_not_an_error():
-    errors, warnings, _ = v.validate_all(hostvars({'cslr_ray_auth_mode': 'disabled'}), GROUPS)
+    errors, warnings, _cluster = v.validate_all(hostvars({'cslr_ray_auth_mode': 'disabled'}), GROUPS)
     assert errors == []
     assert len(warnings) == 1 and warnings[0].startswith('cslr_ray_auth_mode: ') and 'as root' in warnings[0]
 
@@ -576,7 +576,7 @@ def test_mlflow_users_database_is_not_mlflows_own():
 
 
 def test_mlflow_auth_disabled_is_a_warning():
-    errors, warnings, _ = v.validate_all(hostvars({'cslr_mlflow_auth_enabled': False}), GROUPS)
+    errors, warnings, _cluster = v.validate_all(hostvars({'cslr_mlflow_auth_enabled': False}), GROUPS)
     assert errors == [] and len(warnings) == 1 and warnings[0].startswith('cslr_mlflow_auth_enabled: ')
 
 
