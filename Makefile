@@ -67,7 +67,7 @@ molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 	for s in $(SCENARIOS); do molecule test -s $$s; done
 
 test: ## The whole suite: unit, lint, sanity, the version matrix, image checks, then every molecule scenario
-	@start=$$(date +%s); rc=0; rm -f .cache/matrix.txt; \
+	@start=$$(date +%s); rc=0; rm -f .cache/matrix.txt .cache/testinfra-*.txt; \
 	$(MAKE) --no-print-directory venv docker && \
 	$(MAKE) --no-print-directory unit lint && \
 	$(MAKE) --no-print-directory sanity && \
@@ -75,6 +75,9 @@ test: ## The whole suite: unit, lint, sanity, the version matrix, image checks, 
 	$(MAKE) --no-print-directory images-check && \
 	$(MAKE) --no-print-directory molecule || rc=$$?; \
 	if [ -s .cache/matrix.txt ]; then cat .cache/matrix.txt; fi; \
+	for r in .cache/testinfra-*.txt; do [ -s "$$r" ] || continue; \
+	  if [ $$rc -ne 0 ]; then echo "== $$r: failed tests (the whole report is in the molecule output above)"; \
+	    grep -E '^(FAILED|ERROR) ' "$$r" | cut -c1-400 | head -20; fi; tail -n 1 "$$r"; done; \
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
 
