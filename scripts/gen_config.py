@@ -589,7 +589,12 @@ JOB_TEMPLATES = (
                      'use the same --rdzv-id. No job of those runs may be running.',
          survey=('cslr_rendezvous_clean_runs',), required=('cslr_rendezvous_clean_runs',)),
     dict(name='status', playbook='playbooks/status.yml', ask_limit_on_launch=True,
-         description='Read-only: per host, the stacks and their health, the Ray role and nodes, GPUs, MLflow.'),
+         description='Read-only: one table of every host (health, Ray role, running Ray version, GPUs, MLflow, '
+                     'stacks), the Ray nodes alive against the inventory, the URLs.'),
+    dict(name='logs', playbook='playbooks/logs.yml', ask_limit_on_launch=True,
+         description='Read-only: the last lines of one stack\'s containers on the hosts of the limit, prefixed '
+                     'with the host (the original ws logs SERVICE).',
+         survey=('cslr_logs_service', 'cslr_logs_lines')),
 )
 
 

@@ -105,12 +105,12 @@ _CONNECT = ("import socket, sys\n"
             "    print(e); sys.exit(1)\n")
 
 
-def run_playbook(playbook, *args):
+def run_playbook(playbook, *args, **env_overrides):
     """Run a playbook of the checkout (path relative to its root) against CSLR_TEST_INVENTORY;
-    returns (result, {host: changed})."""
+    returns (result, {host: changed}). Keyword arguments are environment variables of the run."""
     import re
 
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1", **env_overrides)
     env.pop("ANSIBLE_FORCE_COLOR", None)  # molecule forces colour; the recap is parsed below
     res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
                           "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(ROOT, playbook)] + list(args),

@@ -101,12 +101,3 @@ def test_restore_without_a_file_fails_clearly():
     res, _recap = run_playbook("playbooks/mlflow_restore.yml")
     assert res.returncode != 0
     assert "Set cslr_mlflow_restore_file" in res.stdout, res.stdout[-3000:]
-
-
-def test_status_reports_every_host():
-    res, _recap = run_playbook("playbooks/status.yml")
-    assert ok(res)[0], ok(res)[1]
-    assert "ray cluster (this host is head): %d node(s), %d alive" % (len(HOSTS), len(HOSTS)) in res.stdout
-    for name in HOSTS:
-        assert "host %s  address %s" % (name, LAB.address(name)) in res.stdout
-    assert res.stdout.count("from this host: OK") == len(HOSTS)

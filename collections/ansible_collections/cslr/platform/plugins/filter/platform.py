@@ -6,7 +6,9 @@
 setting (a platform variable as another host has it, else its default), dpkg_missing (the
 packages of a list that dpkg does not report as installed), interface_of (the interface that holds
 an address), size_bytes (500g -> bytes), training_host (whether a host is prepared for training),
-sources_cover (an address inside firewall sources) and mask_secrets (secret values hidden in a text)."""
+sources_cover (an address inside firewall sources), mask_secrets (secret values hidden in a text) and
+secret_values (the values of a host's secret platform variables) and status_table (the lines of
+playbooks/status.yml's table)."""
 
 from __future__ import annotations
 
@@ -150,8 +152,111 @@ def mask_secrets(text, secrets):
     return text
 
 
+def secret_values(host_vars):
+    """``hostvars[host] | cslr.platform.secret_values``: the values of the platform's secret
+    variables (``secret=True`` in the variable table) that the host has, for mask_secrets. A secret
+    that is unset, null or cannot be resolved on this host is skipped."""
+    out = []
+    for name, var in sorted(BY_NAME.items()):
+        if not var.secret:
+            continue
+        try:
+            value = host_vars[name] if name in host_vars else None
+        except Exception:  # pylint: disable=broad-except  # an undefined vault value: nothing to mask
+            value = None
+        if isinstance(value, str) and value:
+            out.append(value)
+    return out
+
+
+def _stack_cell(stacks, prefix):
+    """'health ray mlflow' for a host's stacks; a stack with a container not running or not healthy
+    is written NAME!(container state/health, ...)."""
+    cells = []
+    for project in sorted(stacks or {}):
+        name = project[len(prefix):] if project.startswith(prefix) else project
+        bad = ['%s %s/%s' % (m.get('container'), m.get('state'), m.get('health')) for m in stacks[project]
+               if m.get('state') != 'running' or m.get('health') not in ('healthy', 'none', None)]
+        cells.append('%s!(%s)' % (name, ', '.join(bad)) if bad else name)
+    return ' '.join(cells) or '-'
+
+
+def status_table(records, prefix):
+    """``records | cslr.platform.status_table(prefix)``: the lines of playbooks/status.yml's table.
+
+    records: one dict per host of the run: host, address, reachable (bool), health (the health
+    service's JSON or None), health_error, ray_expected (bool: Ray is enabled there), ray_version
+    (what the running container reports, '' when none runs), nodes (the head's `ray list nodes`,
+    only on a head), mlflow (None: not asked from there, else bool), mlflow_error. prefix: the
+    compose project prefix (cslr_project_name + '-'). Problems are written in capitals."""
+    rows = [('HOST', 'ADDRESS', 'HEALTH', 'RAY ROLE', 'RAY VERSION', 'GPUS', 'MLFLOW', 'STACKS')]
+    heads = []
+    problems = 0
+    for rec in records:
+        health = rec.get('health') or None
+        if not rec.get('reachable', True):
+            rows.append((rec['host'], rec.get('address') or '-', 'UNREACHABLE', '?', '?', '?', '?', '?'))
+            problems += 1
+            continue
+        if health is None:
+            rows.append((rec['host'], rec.get('address') or '-', 'NOT ANSWERING', '?', rec.get('ray_version') or '-',
+                         '?', '-', '?'))
+            problems += 1
+            continue
+        stacks = _stack_cell(health.get('stacks'), prefix)
+        state = 'ok' if health.get('docker') == 'ok' else 'DOCKER ' + str(health.get('docker'))
+        if '!' in stacks:
+            state = 'DEGRADED'
+        role = health.get('ray_role') or 'none'
+        if role == 'head':
+            heads.append(rec)
+        if rec.get('ray_expected') and role == 'none':
+            role = 'NONE (expected)'
+        mlflow = rec.get('mlflow')
+        mlflow_cell = '-' if mlflow is None else ('ok' if mlflow else 'NOT REACHABLE')
+        if state != 'ok' or role.startswith('NONE') or mlflow is False:
+            problems += 1
+        rows.append((rec['host'], rec.get('address') or health.get('cluster_address') or '-', state, role,
+                     rec.get('ray_version') or '-', str(health.get('gpu_count', 0)), mlflow_cell, stacks))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ['  '.join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + '  ' + row[-1] for row in rows]
+
+    expected = [rec for rec in records if rec.get('ray_expected')]
+    if not heads:
+        lines.append('Ray cluster: NO HEAD among the hosts of this run (%d Ray host(s) expected)' % len(expected))
+        problems += 1 if expected else 0
+    for head in heads:
+        nodes = head.get('nodes')
+        if nodes is None:
+            lines.append('Ray cluster of %s: the head did not answer `ray list nodes`' % head['host'])
+            problems += 1
+            continue
+        alive = sorted(n.get('node_ip', '?') for n in nodes if n.get('state') == 'ALIVE')
+        dead = sorted(n.get('node_ip', '?') for n in nodes if n.get('state') != 'ALIVE')
+        gpus = sum(int(float((n.get('resources_total') or {}).get('GPU', 0) or 0)) for n in nodes
+                   if n.get('state') == 'ALIVE')
+        cpus = sum(float((n.get('resources_total') or {}).get('CPU', 0) or 0) for n in nodes if n.get('state') == 'ALIVE')
+        missing = sorted(rec.get('address') for rec in expected if rec.get('address') not in alive)
+        lines.append('Ray cluster: head %s (%s), %d node(s) alive of %d expected, %g CPU, %d GPU%s%s' % (
+            head['host'], head.get('address'), len(alive), len(expected), cpus, gpus,
+            '; NOT ALIVE: ' + ', '.join(missing) if missing else '',
+            '; dead records: %d' % len(dead) if dead else ''))
+        problems += 1 if missing else 0
+    if len(heads) > 1:
+        lines.append('SPLIT BRAIN: %d heads (%s). Fix: rerun site.yml (-e cslr_ray_resolve_split_brain=true keeps '
+                     'the head with the most nodes)' % (len(heads), ', '.join(h['host'] for h in heads)))
+    versions = sorted(set(rec.get('ray_version') for rec in records if rec.get('ray_version')))
+    if len(versions) > 1:
+        lines.append('RAY VERSIONS DIFFER: %s (a rolling update in progress? playbooks/rolling_update.yml)'
+                     % ', '.join(versions))
+        problems += 1
+    lines.append('%d problem(s)' % problems if problems else 'no problem found')
+    return lines
+
+
 class FilterModule(object):
     def filters(self):
         return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
                 'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host,
-                'sources_cover': sources_cover, 'mask_secrets': mask_secrets}
+                'sources_cover': sources_cover, 'mask_secrets': mask_secrets,
+                'secret_values': secret_values, 'status_table': status_table}

@@ -149,6 +149,18 @@ VARIABLES = (
     Var('cslr_teardown_stacks', 'list', ['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health'],
         '`playbooks/teardown.yml` only: the stacks to stop.', 'config', elements='str',
         choices=['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health']),
+    Var('cslr_logs_service', 'str', 'ray', '`playbooks/logs.yml` only: the stack whose containers\' last log '
+        'lines to show (the original `ws logs SERVICE`).', 'config',
+        choices=['health', 'ray', 'mlflow', 'redis', 'marimo', 'rendezvous']),
+    Var('cslr_logs_lines', 'int', 50, '`playbooks/logs.yml` only: how many of the last lines of each container.',
+        'config', minimum=1, maximum=10000),
+    Var('cslr_smoke_test_client', 'str', 'auto', '`playbooks/smoke_test.yml` only: how the controller opens its '
+        '`ray://` client session to the head: `docker` runs the Ray image there (`docker run` with '
+        '`cslr_smoke_test_client_docker_args`); `auto`: the same when the controller has `docker`, else the check is '
+        'reported as not run; `none`: not run.', 'config', choices=['auto', 'docker', 'none']),
+    Var('cslr_smoke_test_client_docker_args', 'list', ['--network', 'host'], '`playbooks/smoke_test.yml` only: '
+        'the `docker run` options of the client session container, e.g. its network and an address of '
+        '`cslr_admin_networks` (the lab: `--network cslr-mol --ip 10.213.1.230`).', 'config', elements='str'),
     Var('cslr_head_address', 'str', None, 'Explicit Ray head address (`HOST` or `HOST:PORT`, the original '
         '`nodes.head_address`). null: the head is elected among `cslr_ray_head_candidates`.', 'ray', fmt='address',
         nullable=True),

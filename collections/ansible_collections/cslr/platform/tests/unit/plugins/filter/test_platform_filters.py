@@ -7,14 +7,15 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.cslr.platform.plugins.filter.platform import (
-    FilterModule, dpkg_missing, interface_of, mask_secrets, missed_hosts, setting, size_bytes, sources_cover,
-    training_host)
+    FilterModule, dpkg_missing, interface_of, mask_secrets, missed_hosts, secret_values, setting, size_bytes,
+    sources_cover, status_table, training_host)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
-                                             'size_bytes', 'training_host', 'sources_cover', 'mask_secrets'}
+                                             'size_bytes', 'training_host', 'sources_cover', 'mask_secrets',
+                                             'secret_values', 'status_table'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -121,3 +122,79 @@ def test_sources_cover_any_hosts_and_networks():
 ])
 def test_mask_secrets(text, secrets, expected):
     assert mask_secrets(text, secrets) == expected
+
+
+class _Unresolvable(dict):
+    """hostvars whose vault value cannot be decrypted on this controller."""
+
+    def __getitem__(self, name):
+        if name == 'cslr_redis_password':
+            raise ValueError('Decryption failed')
+        return dict.__getitem__(self, name)
+
+
+def test_secret_values_are_the_hosts_secret_platform_variables():
+    host_vars = _Unresolvable(cslr_postgres_password='pg-secret-1234', cslr_mlflow_admin_password='mf-secret-1234',
+                              cslr_redis_password='x', cslr_marimo_token=None, cslr_project_name='lab',
+                              cslr_s3_secret_key='')
+    assert sorted(secret_values(host_vars)) == ['mf-secret-1234', 'pg-secret-1234']
+    assert all(BY_NAME[n].secret for n in ('cslr_postgres_password', 'cslr_mlflow_admin_password'))
+    assert not BY_NAME['cslr_project_name'].secret
+
+
+def _health(role='worker', stacks=None, gpus=0, docker='ok'):
+    return {'ray_role': role, 'gpu_count': gpus, 'docker': docker, 'cluster_address': '10.0.0.1',
+            'stacks': stacks if stacks is not None else {
+                'lab-health': [{'container': 'lab-health', 'state': 'running', 'health': 'healthy'}],
+                'lab-ray': [{'container': 'lab-ray', 'state': 'running', 'health': 'healthy'}]}}
+
+
+def _node(ip, state='ALIVE', cpu=2, gpu=0):
+    return {'node_ip': ip, 'state': state, 'resources_total': dict({'CPU': cpu}, **({'GPU': gpu} if gpu else {}))}
+
+
+def test_status_table_of_a_whole_cluster():
+    records = [
+        {'host': 'h1', 'address': '10.0.0.1', 'health': _health('head', gpus=1), 'ray_expected': True,
+         'ray_version': '2.60.0', 'nodes': [_node('10.0.0.1', gpu=1), _node('10.0.0.2'), _node('10.0.0.9', 'DEAD')],
+         'mlflow': True},
+        {'host': 'h2', 'address': '10.0.0.2', 'health': _health(), 'ray_expected': True, 'ray_version': '2.60.0',
+         'mlflow': None},
+    ]
+    lines = status_table(records, 'lab-')
+    assert lines[0].split() == ['HOST', 'ADDRESS', 'HEALTH', 'RAY', 'ROLE', 'RAY', 'VERSION', 'GPUS', 'MLFLOW', 'STACKS']
+    assert lines[1].split() == ['h1', '10.0.0.1', 'ok', 'head', '2.60.0', '1', 'ok', 'health', 'ray']
+    assert lines[2].split() == ['h2', '10.0.0.2', 'ok', 'worker', '2.60.0', '0', '-', 'health', 'ray']
+    assert lines[3] == 'Ray cluster: head h1 (10.0.0.1), 2 node(s) alive of 2 expected, 4 CPU, 1 GPU; dead records: 1'
+    assert lines[-1] == 'no problem found'
+    # columns line up
+    assert len({line.index('STACKS') if 'STACKS' in line else line.index('health') for line in lines[:3]}) == 1
+
+
+def test_status_table_names_every_problem():
+    records = [
+        {'host': 'h1', 'address': '10.0.0.1', 'ray_expected': True, 'ray_version': '2.60.0', 'mlflow': False,
+         'health': _health('head', stacks={'lab-mlflow': [
+             {'container': 'lab-postgres', 'state': 'running', 'health': 'healthy'},
+             {'container': 'lab-mlflow', 'state': 'restarting', 'health': 'unhealthy'}]}),
+         'nodes': [_node('10.0.0.1')]},
+        {'host': 'h2', 'address': '10.0.0.2', 'ray_expected': True, 'ray_version': '2.59.0',
+         'health': _health('none', stacks={})},
+        {'host': 'h3', 'address': '10.0.0.3', 'reachable': False, 'ray_expected': True},
+        {'host': 'h4', 'address': '10.0.0.4', 'health': None, 'ray_expected': False, 'ray_version': ''},
+    ]
+    text = '\n'.join(status_table(records, 'lab-'))
+    assert 'mlflow!(lab-mlflow restarting/unhealthy)' in text and 'DEGRADED' in text
+    assert 'NOT REACHABLE' in text and 'NONE (expected)' in text
+    assert 'h3    10.0.0.3  UNREACHABLE' in text and 'h4    10.0.0.4  NOT ANSWERING' in text
+    assert '1 node(s) alive of 3 expected' in text and 'NOT ALIVE: 10.0.0.2, 10.0.0.3' in text
+    assert 'RAY VERSIONS DIFFER: 2.59.0, 2.60.0' in text
+    assert text.endswith('6 problem(s)'), text
+
+
+def test_status_table_without_a_head_and_with_two():
+    assert 'NO HEAD' in '\n'.join(status_table([{'host': 'h1', 'health': _health('worker'), 'ray_expected': True}],
+                                                'lab-'))
+    two = [{'host': h, 'address': h, 'health': _health('head'), 'ray_expected': True, 'nodes': [_node(h)]}
+           for h in ('a', 'b')]
+    assert 'SPLIT BRAIN: 2 heads (a, b)' in '\n'.join(status_table(two, 'lab-'))
