@@ -207,9 +207,6 @@ IGNORED_HINTS = {
     'services.health.image': 'the health image is cslr_health_image here',
 }
 
-ENV_NOTE = ('the original also read CSLR_<SECTION>__<KEY> environment variables and a .env file, which '
-            'overrode config.yaml: they are not read here; put such values into config.yaml and import again')
-
 Note = collections.namedtuple('Note', 'path shown reason kind')
 # kind: note (not imported, why), host (to set per host or per group in the inventory),
 # ignored (not in the original's model), check (imported, but fails this platform's rules).
@@ -570,8 +567,13 @@ def convert(config, nodes_yaml_exists=False):
             imp.check(path, name, value)
     if errors:
         raise ImportRefused(errors)
-    order = dict((path, index) for index, (path, _k, _d) in enumerate(model_leaves()))
-    notes.sort(key=lambda n: (order.get(n.path, order.get(n.path.rsplit('.', 1)[0], len(order))), n.path))
+    order = {}
+    for index, (path, _k, _d) in enumerate(model_leaves()):
+        parts = path.split('.')
+        for end in range(1, len(parts) + 1):
+            order.setdefault('.'.join(parts[:end]), index)  # a block sorts at its first leaf
+    order['network.subnet (as such)'] = order['network.subnet']
+    notes.sort(key=lambda n: (order.get(n.path, len(order)), n.path))
     return variables, notes
 
 
@@ -602,7 +604,8 @@ def render(variables, notes, source):
         '#   - move cslr_postgres_password into ansible-vault (`ansible-vault encrypt_string`);',
         '#   - set cslr_mlflow_admin_password (MLflow\'s admin user; the original\'s MLflow had no users) in',
         '#     ansible-vault, and keep the generated Ray token (docs/security.md) or set cslr_ray_auth_token;',
-        '#   - %s.' % ENV_NOTE,
+        '#   - the original also read CSLR_<SECTION>__<KEY> environment variables and a .env file, which',
+        '#     overrode config.yaml: they are not read here; put such values into config.yaml and import again.',
     ]
     for kind, title in _SECTIONS:
         items = [n for n in notes if n.kind == kind]
