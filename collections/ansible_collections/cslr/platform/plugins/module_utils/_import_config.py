@@ -230,8 +230,7 @@ def model_leaves(shape=None, prefix=''):
     for key, sub in (MODEL if shape is None else shape).items():
         path = prefix + key
         if isinstance(sub, dict):
-            for leaf in model_leaves(sub, path + '.'):
-                yield leaf
+            yield from model_leaves(sub, path + '.')
         else:
             yield path, sub[0], sub[1]
 

@@ -23,7 +23,7 @@ description:
     ignored. A value the original accepted but this platform's checks refuse is imported, listed in the header
     and returned as a warning.
   - Values that differ per host or per group (a host's address, the GPU node's CPUs) are not written as
-    variables (the file is used as extra vars, which override host_vars): the header says where to set them.
+    variables (the file is used as extra vars, which override host_vars); the header says where to set them.
   - Refuses a C(nodes.yaml) next to C(config.yaml) with the original migration message.
   - Runs entirely on the controller.
 author:
