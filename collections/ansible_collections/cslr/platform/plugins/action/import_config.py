@@ -46,12 +46,12 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg='%s: cannot be read as YAML: %s' % (config, to_text(exc)))
             return result
         try:
-            variables, dropped = _import_config.convert(data, os.path.exists(nodes_yaml))
+            variables, notes = _import_config.convert(data, os.path.exists(nodes_yaml))
         except _import_config.ImportRefused as exc:
             result.update(failed=True, errors=exc.errors,
                           msg='%s was not imported:\n%s' % (config, '\n'.join(exc.errors)))
             return result
-        text = _import_config.render(variables, dropped, os.path.basename(config))
+        text = _import_config.render(variables, notes, os.path.basename(config))
         old = None
         if os.path.exists(dest):
             with open(dest, 'rb') as handle:
@@ -72,7 +72,11 @@ class ActionModule(ActionBase):
                 raise AnsibleError('cannot write %s: %s' % (dest, to_text(exc)))
         result['dest'] = dest
         result['variables'] = list(variables)
-        result['dropped'] = ['%s = %s: %s' % item for item in dropped]
-        result['msg'] = 'Wrote %d variables to %s (%d settings not imported, listed in the file header)' % (
-            len(variables), dest, len(dropped))
+        result['dropped'] = ['%s = %s: %s' % (note.path, note.shown, note.reason) for note in notes]
+        checks = _import_config.warnings(notes)
+        if checks:
+            result['warnings'] = ['imported, but it fails this platform\'s checks (fix it before deploying): %s'
+                                  % line for line in checks]
+        result['msg'] = 'Wrote %d variables to %s (%d settings not imported or to set in the inventory, listed in ' \
+            'the file header)' % (len(variables), dest, len(notes))
         return result

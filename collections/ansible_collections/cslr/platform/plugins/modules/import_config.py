@@ -15,10 +15,15 @@ version_added: 0.1.0
 description:
   - Reads a C(config.yaml) of the original single-host C(ws) tool on the controller and writes one YAML vars
     file with the corresponding C(cslr_) variables, usable as C(-e @DEST) or pasted into C(group_vars/all.yml).
-  - Every setting with a meaning here is mapped; the others are listed, with the reason, in the file header and
-    in RV(dropped). Values are carried over as they are, so the validator refuses bad ones naming the value;
-    the import itself refuses unknown keys, invalid values of settings it does not carry over, an empty
-    C(nodes.head_whitelist) and a port used twice (the original's checks).
+  - Every key of the original model is either mapped or listed, with the reason or the per-host instruction,
+    in the file header and in RV(dropped). Values are read as the original read them (C("4") is 4, C("yes") is
+    true); the import refuses what the original refused (unknown top-level keys, bad values, an empty
+    C(nodes.head_whitelist), a port used twice, its insecure database passwords), naming the original key and
+    the C(cslr_) variable. Unknown keys inside a section (the original dropped them silently) are listed as
+    ignored. A value the original accepted but this platform's checks refuse is imported, listed in the header
+    and returned as a warning.
+  - Values that differ per host or per group (a host's address, the GPU node's CPUs) are not written as
+    variables (the file is used as extra vars, which override host_vars); the header says where to set them.
   - Refuses a C(nodes.yaml) next to C(config.yaml) with the original migration message.
   - Runs entirely on the controller.
 author:
@@ -72,7 +77,8 @@ variables:
   type: list
   elements: str
 dropped:
-  description: 'Settings not imported, as C(PATH = VALUE: REASON).'
+  description: 'Settings not imported, to set in the inventory, ignored, or failing this platform''s checks, as
+    C(PATH = VALUE: REASON).'
   returned: success
   type: list
   elements: str
