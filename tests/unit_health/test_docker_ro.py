@@ -67,10 +67,20 @@ def proxy(tmp_path):
     engine = socketserver.UnixStreamServer(engine_path, Engine)
     threading.Thread(target=engine.serve_forever, daemon=True).start()
     threading.Thread(target=ro.serve, args=(engine_path, proxy_path), daemon=True).start()
-    for _ in range(100):
-        if os.path.exists(proxy_path):
+    # The socket file exists from bind(), before listen(): wait until a connection is accepted
+    # (under load that can take a while: 10 s at most).
+    deadline = time.time() + 10
+    while True:
+        try:
+            probe = socket.socket(socket.AF_UNIX)
+            probe.connect(proxy_path)
+            probe.close()
             break
-        time.sleep(0.02)
+        except OSError:
+            probe.close()
+            if time.time() > deadline:
+                raise
+            time.sleep(0.02)
     yield proxy_path, seen
     engine.shutdown()
 
