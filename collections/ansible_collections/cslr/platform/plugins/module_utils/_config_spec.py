@@ -231,6 +231,22 @@ VARIABLES = (
         'are copied before loading (removed after loading).', 'images', fmt='path'),
     Var('cslr_images_extra', 'list', [], 'Additional images every host gets (e.g. job images).', 'images',
         elements='str', fmt='image'),
+    Var('cslr_images_build', 'list', [], 'Custom images (the original `ws up --build`), built on the controller '
+        'before any host gets its images, then delivered like the stock ones: pushed to `cslr_images_registry_url` '
+        '(`pull` mode: `image` must start with it) or saved into the archives (`archive` mode). An image used as '
+        '`cslr_ray_image`/`cslr_ray_gpu_image` must hold `cslr_ray_version` on `cslr_ray_python_version`: checked '
+        'after the build, before any host changes. Give each new build a new tag (hosts pull a tag once).',
+        'images', elements='dict',
+        keys={'image': dict(type='str', fmt='image', required=True,
+                            description='the reference to build, with its tag'),
+              'context': dict(type='str', fmt='path', required=True,
+                              description='build context: a directory on the controller'),
+              'dockerfile': dict(type='str', required=False,
+                                 description='Dockerfile, relative to the context (default Dockerfile)'),
+              'target': dict(type='str', required=False, description='build stage to stop at'),
+              'args': dict(type='dict', required=False, description='build arguments (ARG)')},
+        example=[{'image': 'registry.lab.example:5000/lab/ray-torch:2.60.0-1', 'context': '/srv/lab/images/ray-torch',
+                  'args': {'BASE_IMAGE': 'rayproject/ray:2.60.0-py311'}}]),
     Var('cslr_images_registry_url', 'str', None, 'Registry to log in to before pulling (`pull` mode), as '
         '`HOST[:PORT]` (the prefix of the image references it serves, e.g. `registry.lab.example:5000`). A wrong '
         'login stops the run before any stack changes. null: no login (public images).', 'images', nullable=True),

@@ -915,6 +915,37 @@ def check_registry(cfg, out):
                     'set cslr_images_registry_url to HOST[:PORT] of the registry that CA signed')
 
 
+def check_image_builds(cfg, out):
+    """cslr_images_build: in pull mode each built image is pushed to cslr_images_registry_url, so its
+    reference must name that registry; one reference is built once."""
+    builds = cfg.global_value('cslr_images_build')
+    if not isinstance(builds, list):
+        return
+    source = cfg.global_value('cslr_images_source')
+    url = cfg.global_value('cslr_images_registry_url')
+    seen = set()
+    for index, item in enumerate(builds):
+        image = item.get('image') if isinstance(item, dict) else None
+        if not isinstance(image, str):
+            continue  # the item's shape is checked with the variable's value
+        if image in seen:
+            out.add([], 'cslr_images_build', image, 'item %d builds %s a second time' % (index + 1, image),
+                    'build each image once (one item per image)')
+        seen.add(image)
+        if source != 'pull':
+            continue
+        if not url:
+            out.add([], 'cslr_images_registry_url', url, 'is not set but cslr_images_build builds %s and '
+                    'cslr_images_source is pull: the hosts pull it from a registry' % image,
+                    'set cslr_images_registry_url (the registry the image is pushed to), or use '
+                    'cslr_images_source: archive')
+        elif not image.startswith(url.rstrip('/') + '/'):
+            out.add([], 'cslr_images_build', image, 'item %d: %s is pushed to the registry and pulled from there, '
+                    'but it does not name cslr_images_registry_url (%s)' % (index + 1, image, url),
+                    'name it %s/%s' % (url.rstrip('/'), image.split('/', 1)[-1] if '.' in image.split('/')[0]
+                                       or ':' in image.split('/')[0] else image))
+
+
 def _networks(cfg, host):
     nets = []
     network = cfg.get(host, 'cslr_cluster_network')
@@ -1025,6 +1056,7 @@ def validate_all(hostvars, groups, external=()):
     check_rendezvous(cfg, out)
     check_training(cfg, out)
     check_registry(cfg, out)
+    check_image_builds(cfg, out)
     check_docker(cfg, out)
     check_gpu(cfg, out)
     return merge(out.errors, cfg.cluster), out.warnings, cfg.cluster

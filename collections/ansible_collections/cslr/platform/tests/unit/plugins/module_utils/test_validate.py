@@ -597,3 +597,35 @@ def test_awx_job_must_not_generate_the_ray_token():
     assert v.under_awx_without_ray_token(hv, GROUPS, {}) is None
     assert v.under_awx_without_ray_token(hostvars({'cslr_ray_auth_token': 'f' * 40}), GROUPS, {'awx_job_id': 1}) is None
     assert v.under_awx_without_ray_token(hostvars({'cslr_ray_auth_mode': 'disabled'}), GROUPS, {'tower_job_id': 1}) is None
+
+
+# --------------------------------------------------------------------------- custom images
+
+_BUILD = {'image': 'reg.lab:5000/lab/ray-custom:2.60.0-1', 'context': '/srv/images/ray', 'args': {'BASE': 'x:1'}}
+
+
+@pytest.mark.parametrize('common, expected', [
+    ({'cslr_images_build': [_BUILD], 'cslr_images_registry_url': 'reg.lab:5000'}, None),
+    ({'cslr_images_build': [_BUILD], 'cslr_images_source': 'archive'}, None),
+    ({'cslr_images_build': [dict(_BUILD, image='lab/ray-custom:2.60.0-1')], 'cslr_images_registry_url': 'reg.lab:5000'},
+     'item 1: lab/ray-custom:2.60.0-1 is pushed to the '
+     'registry and pulled from there, but it does not name cslr_images_registry_url (reg.lab:5000). '
+     'Fix: name it reg.lab:5000/lab/ray-custom:2.60.0-1'),
+    ({'cslr_images_build': [dict(_BUILD, image='other.reg:5000/lab/x:1')], 'cslr_images_registry_url': 'reg.lab:5000'},
+     'Fix: name it reg.lab:5000/lab/x:1'),
+    ({'cslr_images_build': [_BUILD]}, 'cslr_images_registry_url = null: is not set but cslr_images_build builds '),
+    ({'cslr_images_build': [_BUILD, _BUILD], 'cslr_images_registry_url': 'reg.lab:5000'},
+     'item 2 builds reg.lab:5000/lab/ray-custom:2.60.0-1 a second time'),
+    ({'cslr_images_build': [{'image': 'reg.lab:5000/x'}], 'cslr_images_registry_url': 'reg.lab:5000'},
+     'item 1 lacks the key context'),
+    ({'cslr_images_build': [dict(_BUILD, args='BASE=x')], 'cslr_images_registry_url': 'reg.lab:5000'},
+     'item 1 args "BASE=x"'),
+    ({'cslr_images_build': [dict(_BUILD, dockerfil='D')], 'cslr_images_registry_url': 'reg.lab:5000'},
+     'did you mean dockerfile?'),
+])
+def test_image_builds(common, expected):
+    found = lines(hostvars(common))
+    if expected is None:
+        assert found == []
+    else:
+        assert any(expected in line for line in found), found
