@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+# Run as `python3 -c SOURCE ARGS` inside the head's Ray container (no shebang: not executable).
 # Copyright: cslr.platform maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -75,11 +75,10 @@ def run(args, out):  # pylint: disable=too-many-locals
         if int(res.get('GPU', 0)) != int(want['gpus']):
             wrong.append('%s GPU %g, expected %s' % (want['host'], res.get('GPU', 0), want['gpus']))
         if want.get('memory_mib') and res.get('memory', 0) > want['memory_mib'] * 1048576:
-            wrong.append('%s memory %d MiB over its limit %d MiB' % (want['host'], res['memory'] / 1048576,
-                                                                    want['memory_mib']))
-    _check(out, 'resources against the inventory', not wrong,
-           'total %g CPU, %g GPU, %.1f GiB memory%s' % (cpus, gpus, mem / 1073741824,
-                                                       '; ' + '; '.join(wrong) if wrong else ''))
+            wrong.append('%s memory %d MiB over its limit %d MiB'
+                         % (want['host'], res['memory'] / 1048576, want['memory_mib']))
+    detail = 'total %g CPU, %g GPU, %.1f GiB memory' % (cpus, gpus, mem / 1073741824)
+    _check(out, 'resources against the inventory', not wrong, detail + ('; ' + '; '.join(wrong) if wrong else ''))
 
     gpu_nodes = sorted(addr for addr, want in expected.items() if int(want['gpus']) > 0 and addr in nodes)
     if not gpu_nodes:
@@ -87,7 +86,7 @@ def run(args, out):  # pylint: disable=too-many-locals
     else:
         @ray.remote(num_cpus=0.01, num_gpus=1)
         def gpu_probe():
-            proc = subprocess.run(['nvidia-smi', '-L'], capture_output=True, text=True, timeout=60)
+            proc = subprocess.run(['nvidia-smi', '-L'], capture_output=True, text=True, timeout=60, check=False)
             return ray.get_gpu_ids(), proc.returncode, proc.stdout.strip().splitlines()[:1]
 
         bad, good = [], []

@@ -193,8 +193,8 @@ def test_status_table_names_every_problem():
 
 
 def test_status_table_without_a_head_and_with_two():
-    assert 'NO HEAD' in '\n'.join(status_table([{'host': 'h1', 'health': _health('worker'), 'ray_expected': True}],
-                                                'lab-'))
+    alone = [{'host': 'h1', 'health': _health('worker'), 'ray_expected': True}]
+    assert 'NO HEAD' in '\n'.join(status_table(alone, 'lab-'))
     two = [{'host': h, 'address': h, 'health': _health('head'), 'ray_expected': True, 'nodes': [_node(h)]}
            for h in ('a', 'b')]
     assert 'SPLIT BRAIN: 2 heads (a, b)' in '\n'.join(status_table(two, 'lab-'))
