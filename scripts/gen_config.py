@@ -611,6 +611,11 @@ JOB_TEMPLATES = (
     dict(name='status', playbook='playbooks/status.yml', ask_limit_on_launch=True,
          description='Read-only: one table of every host (health, Ray role, running Ray version, GPUs, MLflow, '
                      'stacks), the Ray nodes alive against the inventory, the URLs.'),
+    dict(name='smoke test', playbook='playbooks/smoke_test.yml',
+         description='Read-only: the cluster works end to end (the original ws test): a task on every node, '
+                     'resources against the inventory, GPU tasks, an MLflow run from a worker, an etcd round trip; '
+                     'fails when a check fails. The ray:// client check needs Docker in the execution environment '
+                     '(else reported as not run).'),
     dict(name='logs', playbook='playbooks/logs.yml', ask_limit_on_launch=True,
          description='Read-only: the last lines of one stack\'s containers on the hosts of the limit, prefixed '
                      'with the host (the original ws logs SERVICE).',

@@ -123,6 +123,11 @@ def test_ray_node_uses_host_network_and_pinned_ports(name):
     assert ":%04X " % 6800 in listening
     # Ray's session directories (logs) are on the host (session_latest links inside the container)
     assert host.run("ls -d /var/log/cslr-platform/ray/tmp/session_2*/logs/raylet.out").rc == 0
+    # The container's CPU limit (cslr_ray_cpu_limit) and memory limit (cslr_ray_memory).
+    limits = host.check_output("docker inspect -f '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}' %s-ray" % PREFIX)
+    memory = LAB.var(name, "cslr_ray_memory")
+    expected = int(memory[:-1]) * 1024 ** (3 if memory[-1] in "gG" else 2)
+    assert limits.split() == ["%d" % (float(LAB.var(name, "cslr_ray_cpu_limit")) * 1e9), "%d" % expected], limits
     # Ray makes its temp directory world-writable; the directory around it is root-only.
     logs = host.file("/var/log/cslr-platform/ray")
     assert (logs.user, logs.mode) == ("root", 0o700), oct(logs.mode)

@@ -273,6 +273,9 @@ VARIABLES = (
         '`cslr_gpu_hosts` (CUDA inside).', 'ray', scope='host', fmt='image'),
     Var('cslr_ray_cpus', 'int', None, 'CPUs Ray may schedule on this host (`--num-cpus`, a whole number). '
         'null: all of them.', 'ray', scope='host', minimum=1, nullable=True),
+    Var('cslr_ray_cpu_limit', 'float', None, 'CPU limit of the Ray container (Docker `cpus`, e.g. 2.5: at most '
+        'that much CPU time). The original node block\'s `cpus` was both this limit and Ray\'s CPU count. null: no '
+        'limit.', 'ray', scope='host', minimum=0.01, nullable=True),
     Var('cslr_ray_num_gpus', 'int', None, 'GPUs Ray may schedule on this host (`--num-gpus`). null: every GPU on '
         'a GPU host, 0 elsewhere. Above 0 only on `cslr_gpu_hosts`.', 'ray', scope='host', minimum=0,
         nullable=True),

@@ -118,6 +118,8 @@ MAPPING = (
     ('services.ray.cpu.cpus', 'cslr_ray_cpus', 'a whole number (Ray\'s `--num-cpus`; a fraction is rounded down, '
                                                'at least 1); ' + _PER_TYPE_HOW),
     ('services.ray.gpu.cpus', 'cslr_ray_cpus', 'as services.ray.cpu.cpus'),
+    ('services.ray.cpu.cpus', 'cslr_ray_cpu_limit', 'the container\'s CPU limit, the value as it is; ' + _PER_TYPE_HOW),
+    ('services.ray.gpu.cpus', 'cslr_ray_cpu_limit', 'as services.ray.cpu.cpus'),
     ('services.ray.cpu.memory', 'cslr_ray_memory', _PER_TYPE_HOW),
     ('services.ray.gpu.memory', 'cslr_ray_memory', _PER_TYPE_HOW),
 ) + tuple(('services.ray.%s.%s' % (node, key), _PORT_VARS[key], _PORT_HOW)
@@ -146,8 +148,8 @@ _BUILD_REASON = ('the original built this image locally (`docker compose build`;
                  'the image built that way')
 _NODE_IP_REASON = ('per host: Ray runs with --node-ip-address = the host\'s cslr_cluster_address; set '
                    'cslr_cluster_address in the host_vars of that host')
-_CPU_LIMIT = ('the original also made it the container\'s CPU limit: this platform sets no CPU limit on the Ray '
-              'container (there is no cslr_ variable for one); Ray schedules at most cslr_ray_cpus CPUs')
+_CPU_LIMIT = ('Ray\'s CPU count (cslr_ray_cpus) is a whole number: %s becomes %d; the container\'s CPU limit '
+              '(cslr_ray_cpu_limit) keeps %s')
 
 # Original key path (or a whole block) -> (why it is not a variable, variable whose rules the value is checked
 # against or None). Texts of keys that depend on the value are completed in convert().
@@ -236,7 +238,9 @@ def model_leaves(shape=None, prefix=''):
 
 
 _LEAVES = dict((path, (kind, default)) for path, kind, default in model_leaves())
-_VAR_OF = dict((path, name) for path, name, _how in MAPPING)
+_VAR_OF = {}
+for _path, _name, _how in MAPPING:
+    _VAR_OF.setdefault(_path, _name)  # a key mapped to two variables is named by its first
 _VAR_OF.update((path, name) for path, _reason, name in NOTES if name)
 _REASON = dict((path, reason) for path, reason, _name in NOTES)
 
@@ -422,13 +426,14 @@ def _map_ray(imp):
     for key, name in sorted(_PER_TYPE.items()):
         paths = dict((node, 'services.ray.%s.%s' % (node, key)) for node in ('cpu', 'gpu'))
         value = dict((node, imp.values.get(paths[node])) for node in paths)
+        limits = {}  # cpus: the original's value, also the container's CPU limit (cslr_ray_cpu_limit)
         if key == 'cpus':
             for node, path in paths.items():
                 if value[node] is not None:
                     cpus = _ray_cpus(value[node])
-                    imp.note(path, _CPU_LIMIT + ('' if cpus == value[node] else
-                                                 '; Ray\'s CPU count is a whole number: %s becomes %d'
-                                                 % (_validate.show(value[node]), cpus)))
+                    if cpus != value[node]:
+                        imp.note(path, _CPU_LIMIT % (_validate.show(value[node]), cpus, _validate.show(value[node])))
+                    limits[node] = float(value[node])
                     value[node] = cpus
         if cpu_on and gpu_on and value['cpu'] != value['gpu']:
             for node, where, nodes in (('cpu', 'group_vars/all.yml (or the host_vars of the hosts outside '
@@ -437,9 +442,11 @@ def _map_ray(imp):
                                                'hosts)', 'GPU')):
                 if value[node] is not None or imp.present(paths['cpu' if node == 'gpu' else 'gpu']):
                     imp.notes.append(Note(paths[node], _validate.show(imp.values.get(paths[node])),
-                                          'per group: the %s node differs from the %s node; set %s: %s in %s'
+                                          'per group: the %s node differs from the %s node; set %s: %s%s in %s'
                                           % (nodes, 'GPU' if node == 'cpu' else 'CPU', name,
-                                             _validate.show(value[node]), where), 'host'))
+                                             _validate.show(value[node]),
+                                             ' and cslr_ray_cpu_limit: %s' % _validate.show(limits[node])
+                                             if node in limits else '', where), 'host'))
                     if value[node] is not None:
                         imp.check(paths[node], name, value[node])
             continue
@@ -448,6 +455,8 @@ def _map_ray(imp):
                 continue
             if on or not (cpu_on or gpu_on):
                 imp.emit(name, paths[node], value[node])
+                if node in limits:
+                    imp.emit('cslr_ray_cpu_limit', paths[node], limits[node])
             else:
                 imp.note(paths[node], 'not applicable: the original\'s %s node was disabled' % node.upper())
 

@@ -158,7 +158,7 @@ def test_seed_example_maps():
     host = [n for n in notes if n.kind == 'host']
     assert [n.path for n in host] == ['services.ray.cpu.cpus', 'services.ray.cpu.memory', 'services.ray.gpu.cpus',
                                       'services.ray.gpu.memory']
-    assert 'set cslr_ray_cpus: 16 in group_vars/cslr_gpu_hosts.yml' in host[2].reason
+    assert 'set cslr_ray_cpus: 16 and cslr_ray_cpu_limit: 16.0 in group_vars/cslr_gpu_hosts.yml' in host[2].reason
     assert 'set cslr_ray_memory: "8g" in group_vars/all.yml' in host[1].reason
     assert sorted(paths_of(notes, 'ignored')) == ['services.health.image', 'services.mlflow.postgres.db',
                                                   'services.ray.cpu.shm_size', 'services.ray.gpu.shm_size']
@@ -309,8 +309,8 @@ def test_values_are_read_as_the_original(path, value, expected):
         name, carried = expected
         assert variables[name] == carried
     else:
-        assert 'cslr_ray_cpus' not in variables
-        assert any('set cslr_ray_cpus: 4 in group_vars/all.yml' in n.reason for n in notes)
+        assert 'cslr_ray_cpus' not in variables and 'cslr_ray_cpu_limit' not in variables
+        assert any('set cslr_ray_cpus: 4 and cslr_ray_cpu_limit: 4.5 in group_vars/all.yml' in n.reason for n in notes)
 
 
 @pytest.mark.parametrize('path,value,expected', [
@@ -446,3 +446,12 @@ def test_render_is_a_loadable_vars_file():
 
 def test_empty_config_imports_nothing():
     assert imp.convert(None) == ({}, [])
+
+
+def test_cpus_are_rays_cpu_count_and_the_container_limit_as_in_the_original():
+    # Both node types agree: cslr_ray_cpus (whole) and cslr_ray_cpu_limit (as it is) are written.
+    config = changed('services.ray.cpu.cpus', 2.5)
+    config['services']['ray']['gpu']['cpus'] = 2.5
+    variables, notes = imp.convert(config)
+    assert variables['cslr_ray_cpus'] == 2 and variables['cslr_ray_cpu_limit'] == 2.5
+    assert any('2.5 becomes 2' in n.reason and 'cslr_ray_cpu_limit' in n.reason for n in notes)
