@@ -4,7 +4,6 @@ on a unix socket in tmp_path counts what reaches it; the proxy runs in a thread 
 socket; reads pass, everything else is refused with 403 and never reaches the engine."""
 
 import http.client
-import importlib.util
 import json
 import os
 import socket
@@ -15,19 +14,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROGRAM = os.path.join(REPO, 'collections', 'ansible_collections', 'cslr', 'platform', 'roles', 'health',
-                       'files', 'cslr_docker_ro.py')
+import role_files
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location('cslr_docker_ro', PROGRAM)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ro = _load()
+ro = role_files.load('cslr_docker_ro')
 
 
 class UnixConn(http.client.HTTPConnection):

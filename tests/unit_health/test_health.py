@@ -7,7 +7,6 @@ end-to-end cases (port, SIGTERM), and in-process for the rest.
 """
 
 import http.client
-import importlib.util
 import json
 import os
 import signal
@@ -22,19 +21,10 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROGRAM = os.path.join(REPO, 'collections', 'ansible_collections', 'cslr', 'platform', 'roles', 'health',
-                       'files', 'cslr_health.py')
+import role_files
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location('cslr_health', PROGRAM)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-health = _load()
+PROGRAM = role_files.path('cslr_health')
+health = role_files.load('cslr_health')
 
 CONTAINERS = [
     {'Id': 'a' * 64, 'Names': ['/cslr-ray-ray-1'], 'State': 'running', 'Status': 'Up 5 minutes (healthy)',
