@@ -30,6 +30,10 @@ import sys
 ALLOWED = re.compile(r'^(/v\d+\.\d+)?/(_ping|version|containers/json)$')
 
 
+# Request bodies up to this size are read (and dropped) before a refusal; a bigger one is not read.
+MAX_DRAINED = 1 << 20
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout=10):
         http.client.HTTPConnection.__init__(self, 'localhost', timeout=timeout)
@@ -62,6 +66,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return
 
     def _refuse(self):
+        # Read the request's body first: closing a connection the client is still writing to would
+        # answer it with a broken pipe instead of the 403.
+        try:
+            length = int(self.headers.get('Content-Length') or 0)
+        except ValueError:
+            length = 0
+        if 0 < length <= MAX_DRAINED:
+            self.rfile.read(length)
         body = json.dumps({'message': 'cslr read-only Docker API: %s %s is not allowed'
                            % (self.command, self.path.split('?', 1)[0])}).encode()
         self.send_response(403)
