@@ -343,6 +343,10 @@ def test_http_head_and_unknown(server):
     assert get(port, '/healthz', 'HEAD')[::2] == (200, '')
     assert get(port, '/nope')[0] == 404
     assert get(port, '/', 'POST')[0] == 405
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
+    conn.request('POST', '/', body=b'x' * (512 * 1024))  # read before the answer: no broken pipe
+    assert conn.getresponse().status == 405
+    conn.close()
 
 
 def test_http_concurrent_requests(server, docker_sock):

@@ -294,6 +294,14 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def _not_allowed(self):
+        # Read a request body first (up to 1 MiB): a client still sending would get a broken pipe
+        # instead of the 405.
+        try:
+            length = int(self.headers.get('Content-Length') or 0)
+        except ValueError:
+            length = 0
+        if 0 < length <= 1 << 20:
+            self.rfile.read(length)
         self._json(405, {'error': 'method not allowed'})
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
