@@ -92,10 +92,8 @@ class ActionModule(ActionBase):
                                  'roles')
         _generated, external = spec.role_layout(roles_dir)
         errors, warnings, cluster = _validate.validate_all(collected, groups,
-                                                           [v for vs in external.values() for v in vs])
-        awx = _validate.under_awx_without_ray_token(collected, groups, task_vars)
-        if awx is not None:
-            errors.append(awx)
+                                                           [v for vs in external.values() for v in vs],
+                                                           job_vars=task_vars)
         kv_names = key_value_extra_vars()
         for error in errors:
             retarget_fix(error, kv_names)

@@ -522,20 +522,19 @@ def password_problem(value, what):
 RAY_TOKEN_RE = re.compile(r'^[A-Za-z0-9_-]{32,}$')
 
 
-def under_awx_without_ray_token(hostvars, groups, job_vars):
-    """A ConfigError when an AWX/Tower job (awx_job_id or tower_job_id among job_vars) would have to
-    generate the Ray token: the job's files are thrown away, so every job would rotate it."""
-    if not any(job_vars.get(k) not in (None, '') for k in ('awx_job_id', 'tower_job_id')):
-        return None
-    cfg = _Config(hostvars, groups, ())
+def check_awx_ray_token(cfg, out, job_vars):
+    """An AWX/Tower job (awx_job_id or tower_job_id among job_vars) must not have to generate the
+    Ray token: the job's files are thrown away, so every job would rotate it."""
+    if not any((job_vars or {}).get(k) not in (None, '') for k in ('awx_job_id', 'tower_job_id')):
+        return
     ray_hosts = [h for h in cfg.cluster if _enabled(cfg.get(h, 'cslr_ray_enabled'))]
     if not ray_hosts or cfg.global_value('cslr_ray_auth_mode') == 'disabled' or cfg.global_value('cslr_ray_auth_token'):
-        return None
-    return ConfigError(ray_hosts if len(ray_hosts) < len(cfg.cluster) else cfg.cluster, 'cslr_ray_auth_token', 'null',
-                       'is not set, and this AWX job would generate a new Ray token on every run (its files are '
-                       'thrown away), restarting the cluster each time',
-                       'put cslr_ray_auth_token (e.g. `openssl rand -hex 24`) in the inventory\'s vault or an AWX '
-                       'credential')
+        return
+    out.add(ray_hosts if len(ray_hosts) < len(cfg.cluster) else cfg.cluster, 'cslr_ray_auth_token', 'null',
+            'is not set, and this AWX job would generate a new Ray token on every run (its files are thrown away), '
+            'restarting the cluster each time',
+            'put cslr_ray_auth_token (e.g. `openssl rand -hex 24`) in the inventory\'s vault or an AWX credential',
+            raw=True)
 
 
 def check_ray_auth(cfg, out):
@@ -1035,8 +1034,9 @@ def validate(hostvars, groups, external=()):
     return errors, cluster
 
 
-def validate_all(hostvars, groups, external=()):
-    """(errors, warning lines, cluster hosts): validate() plus the warnings about explicit insecure choices."""
+def validate_all(hostvars, groups, external=(), job_vars=None):
+    """(errors, warning lines, cluster hosts): validate() plus the warnings about explicit insecure choices.
+    job_vars: the play's variables, where an AWX/Tower job shows itself (awx_job_id)."""
     cfg = _Config(hostvars, groups, external)
     out = _Collector()
     check_groups(cfg, out)
@@ -1046,6 +1046,7 @@ def validate_all(hostvars, groups, external=()):
     check_required(cfg, out)
     check_secrets(cfg, out)
     check_ray_auth(cfg, out)
+    check_awx_ray_token(cfg, out, job_vars)
     check_mlflow_auth(cfg, out)
     check_paths(cfg, out)
     check_host_names(cfg, out)

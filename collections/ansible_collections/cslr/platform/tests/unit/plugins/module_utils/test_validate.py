@@ -589,14 +589,19 @@ def test_enabled_redis_and_marimo_need_their_credential(flag, name):
     assert lines(hostvars(b={flag: True})) == []
 
 
+def awx_lines(hv, job_vars):
+    errors, _warnings, cluster = v.validate_all(hv, GROUPS, job_vars=job_vars)
+    return v.report(errors, cluster)
+
+
 def test_awx_job_must_not_generate_the_ray_token():
-    hv = hostvars()
-    error = v.under_awx_without_ray_token(hv, GROUPS, {'awx_job_id': 42})
-    assert error is not None and error.variable == 'cslr_ray_auth_token'
-    assert 'AWX job would generate a new Ray token' in error.line(['a', 'b', 'c'])
-    assert v.under_awx_without_ray_token(hv, GROUPS, {}) is None
-    assert v.under_awx_without_ray_token(hostvars({'cslr_ray_auth_token': 'f' * 40}), GROUPS, {'awx_job_id': 1}) is None
-    assert v.under_awx_without_ray_token(hostvars({'cslr_ray_auth_mode': 'disabled'}), GROUPS, {'tower_job_id': 1}) is None
+    found = awx_lines(hostvars(), {'awx_job_id': 42})
+    assert len(found) == 1 and found[0].startswith('[all hosts] cslr_ray_auth_token = null: is not set, and this AWX '
+                                                   'job would generate a new Ray token'), found
+    assert awx_lines(hostvars(), {}) == []
+    assert awx_lines(hostvars(), None) == []
+    assert awx_lines(hostvars({'cslr_ray_auth_token': 'f' * 40}), {'awx_job_id': 1}) == []
+    assert awx_lines(hostvars({'cslr_ray_auth_mode': 'disabled'}), {'tower_job_id': 1}) == []
 
 
 # --------------------------------------------------------------------------- custom images
