@@ -612,7 +612,8 @@ JOB_TEMPLATES = (
          description='Read-only: one table of every host (health, Ray role, running Ray version, GPUs, MLflow, '
                      'stacks), the Ray nodes alive against the inventory, the URLs.'),
     dict(name='smoke test', playbook='playbooks/smoke_test.yml',
-         description='Read-only: the cluster works end to end (the original ws test): a task on every node, '
+         description='The cluster works end to end (the original ws test; it leaves nothing behind: its MLflow '
+                     'run and etcd key are deleted): a task on every node, '
                      'resources against the inventory, GPU tasks, an MLflow run from a worker, an etcd round trip; '
                      'fails when a check fails. The ray:// client check needs Docker in the execution environment '
                      '(else reported as not run).'),
