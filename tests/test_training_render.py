@@ -66,6 +66,7 @@ def test_a_lab_host_derives_its_fabric_interface_and_passes(tmp_path):
     out = render(tmp_path, recorded(), cslr_training_address="10.213.2.13", cslr_training_interface="eth1",
                  cslr_time_sync="warn")
     assert out["problems"] == []
+    assert out["wrapper"].startswith("#!/bin/bash\n")
     assert out["interface"] == "eth1" and out["env"]["NCCL_SOCKET_IFNAME"] == "=eth1"
     assert out["env"]["CSLR_TRAINING_ADDRESS"] == "10.213.2.13"
     assert "NCCL_IB_HCA" not in out["env"] and out["rdma"] is False
