@@ -77,11 +77,13 @@ def test_a_lab_host_derives_its_fabric_interface_and_passes(tmp_path):
 
 def test_a_gpu_host_with_rdma_gets_gpus_devices_and_its_adapters(tmp_path):
     out = render(tmp_path, gpu_rdma_host(), gpu=True, cslr_time_sync="warn",
-                 cslr_training_nccl_env={"NCCL_IB_GID_INDEX": 3, "NCCL_DEBUG": "WARN"}, cslr_training_ipc="host",
+                 cslr_training_nccl_env={"NCCL_IB_GID_INDEX": 3, "NCCL_DEBUG": "WARN", "NCCL_P2P_DISABLE": True},
+                 cslr_training_ipc="host",
                  cslr_training_ulimits={"memlock": -1, "stack": 67108864})
     assert out["problems"] == [] and out["rdma"] is True
     assert out["env"]["NCCL_IB_HCA"] == "=mlx5_0,mlx5_1"
     assert out["env"]["NCCL_IB_GID_INDEX"] == "3" and out["env"]["NCCL_DEBUG"] == "WARN"
+    assert out["env"]["NCCL_P2P_DISABLE"] == "1"
     wrapper = out["wrapper"]
     assert "--gpus all" in wrapper and "--device /dev/infiniband --cap-add IPC_LOCK" in wrapper
     assert "--ipc host" in wrapper and "--shm-size" not in wrapper and "--ulimit memlock=-1:-1" in wrapper
@@ -123,6 +125,19 @@ def test_preflight_problems(tmp_path, change, variables, expected):
     assert all(re.match(r"^node-1: .*Fix: ", p) for p in out["problems"]), out["problems"]
 
 
+def test_a_python_of_a_torch_venv_on_the_master_port_is_a_problem(tmp_path):
+    pf = dict(recorded(), listeners={"29500": [{"pid": 8, "comm": "python3", "address": "0.0.0.0",
+                                                "cmdline": "/opt/torch/bin/python3 -m http.server 29500"}]})
+    assert render(tmp_path, pf, cslr_time_sync="warn")["problems"]
+
+
+def test_an_unreadable_clock_is_not_an_unsynchronised_one(tmp_path):
+    pf = recorded()
+    pf["clock"] = {"synchronized": None, "state": None, "maxerror_us": None, "esterror_us": None,
+                   "error": "adjtimex is not available", "daemons": [], "container": None}
+    assert render(tmp_path, pf, cslr_time_sync="check")["problems"] == []
+
+
 def test_a_torch_job_on_the_master_port_is_not_a_problem(tmp_path):
     pf = dict(recorded(), listeners={"29500": [{"pid": 7, "comm": "python3", "address": "0.0.0.0",
                                                 "cmdline": "/opt/torch/bin/python3 /opt/torch/bin/torchrun --nnodes=2"}]})
@@ -134,3 +149,55 @@ def test_manage_on_a_machine_without_ntp_client_is_left_to_the_install(tmp_path)
     pf["clock"] = dict(pf["clock"], synchronized=False, daemons=[], container=None)
     assert render(tmp_path, pf, cslr_time_sync="manage")["problems"] == []
     assert render(tmp_path, pf, cslr_time_sync="check")["problems"]
+
+
+@pytest.fixture(scope="module")
+def wrapper(tmp_path_factory):
+    """The rendered cslr-train of a lab host, with a `docker` on PATH that prints its arguments."""
+    tmp = tmp_path_factory.mktemp("wrapper")
+    out = render(tmp, recorded(), cslr_time_sync="warn", cslr_training_image="registry:5000/job:1")
+    (tmp / "bin").mkdir()
+    script = tmp / "bin" / "cslr-train"
+    script.write_text(out["wrapper"])
+    docker = tmp / "bin" / "docker"
+    docker.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    for path in (script, docker):
+        path.chmod(0o755)
+    return str(script), dict(os.environ, PATH=str(tmp / "bin") + os.pathsep + os.environ["PATH"])
+
+
+def run_wrapper(wrapper, *args, image=None):
+    script, env = wrapper
+    if image is not None:
+        env = dict(env, CSLR_TRAINING_IMAGE=image)
+    res = subprocess.run(["bash", script] + list(args), capture_output=True, text=True, env=env)
+    argv = res.stdout.splitlines()
+    if "registry:5000/job:1" in argv or (image and image in argv):
+        at = argv.index(image or "registry:5000/job:1")
+        return res.returncode, argv[:at], argv[at + 1:]
+    return res.returncode, argv, res.stderr
+
+
+@pytest.mark.parametrize("args, options, command", [
+    (["-v", "/data:/data", "-w", "/job", "--", "torchrun", "--nnodes=2", "--", "x"],
+     ["-v", "/data:/data", "-w", "/job"], ["torchrun", "--nnodes=2", "--", "x"]),
+    (["python", "train.py", "--", "--lr", "1"], [], ["python", "train.py", "--", "--lr", "1"]),
+    (["bash", "-c", "echo a -- b"], [], ["bash", "-c", "echo a -- b"]),
+    (["--", "python3", "-c", "print(1)"], [], ["python3", "-c", "print(1)"]),
+])
+def test_cslr_train_splits_docker_options_from_the_command(wrapper, args, options, command):
+    rc, before, after = run_wrapper(wrapper, *args)
+    assert rc == 0, (before, after)
+    assert before[:2] == ["run", "--rm"] and "--network" in before and "/etc/cslr/training.env" in before
+    assert before[-len(options):] == options if options else True
+    assert after == command
+
+
+def test_cslr_train_image_from_the_environment_and_errors(wrapper):
+    rc, _before, after = run_wrapper(wrapper, "--", "true", image="other:2")
+    assert rc == 0 and after == ["true"]
+    script, env = wrapper
+    printed = subprocess.run(["bash", script, "--print", "--", "echo", "a b"], capture_output=True, text=True, env=env)
+    assert printed.returncode == 0 and printed.stdout.startswith("docker run --rm") and "echo a\\ b" in printed.stdout
+    none = subprocess.run(["bash", script], capture_output=True, text=True, env=env)
+    assert none.returncode == 2 and "no command" in none.stderr

@@ -105,12 +105,13 @@ def ssh_argv(name):
 def torch_job(run_id, hosts, backend, timeout=240):
     """`sudo cslr-train ... torchrun` on each host at once over SSH, as a user runs a job;
     [(host, rc, output, json or None)]. backend: etcd-v2 (the platform's etcd, CSLR_RDZV_ENDPOINT)
-    or c10d (the store on the first host's training address)."""
+    or c10d (the store on the first host, at its cluster address)."""
     procs = []
     for name in hosts:
         env = training_env(name)
+        # c10d: the store on the first host, at the address its name resolves to (its cluster address).
         endpoint = (env["CSLR_RDZV_ENDPOINT"] if backend == "etcd-v2"
-                    else "%s:%s" % (training_address(hosts[0]), C10D_PORT))
+                    else "%s:%s" % (LAB.address(hosts[0]), C10D_PORT))
         command = ("sudo timeout %d cslr-train -v %s:/jobs:ro -e EXPECTED_WORLD_SIZE=%d -- torchrun --nnodes=%d "
                    "--nproc-per-node=1 --rdzv-backend=%s --rdzv-endpoint=%s --rdzv-id=%s --local-addr=%s "
                    "/jobs/elastic_allreduce.py" % (timeout - 10, HOST_JOBS, len(hosts), len(hosts), backend, endpoint,
@@ -195,8 +196,8 @@ def test_training_env_names_the_training_interface():
         assert env["GLOO_SOCKET_IFNAME"] == iface and env["NCCL_SOCKET_IFNAME"] == "=" + iface, env
         assert iface == LAB.hostvars[name].get("cslr_training_interface", iface)
         assert env["CSLR_TRAINING_ADDRESS"] == training_address(name), env
-        # c10d's store: on the first training host, at its training address.
-        assert env["CSLR_C10D_ENDPOINT"] == "%s:%s" % (training_address(HOSTS[0]), C10D_PORT), env
+        # c10d's store: on the first training host, at the address its name resolves to.
+        assert env["CSLR_C10D_ENDPOINT"] == "%s:%s" % (LAB.address(HOSTS[0]), C10D_PORT), env
         assert env["CSLR_RDZV_ENDPOINT"] == "%s:%s" % (LAB.address(MEMBERS[0]), CLIENT_PORT), env
         assert env["CSLR_RDZV_BACKEND"] == "etcd-v2"
         assert "AWS_SECRET_ACCESS_KEY" not in env and S3_SECRET not in str(env), env

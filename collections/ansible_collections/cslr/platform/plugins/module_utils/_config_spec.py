@@ -503,13 +503,15 @@ VARIABLES = (
         'without it.', 'training', scope='host', nullable=True),
     Var('cslr_training_nccl_env', 'dict', {}, 'Extra variables for training jobs (names starting NCCL_, GLOO_, '
         'TORCH_, TORCHELASTIC_, CUDA_ or UCX_), e.g. `{NCCL_IB_GID_INDEX: 3, NCCL_P2P_DISABLE: 1, NCCL_DEBUG: '
-        'WARN}`: in the Ray containers, /etc/cslr/training.env and job containers; they override the derived '
-        'ones (`NCCL_SOCKET_IFNAME`, `NCCL_IB_HCA`).', 'training', scope='host'),
+        'WARN}` (true/false are written as 1/0, as NCCL reads them): in the Ray containers, '
+        '/etc/cslr/training.env and job containers; they override the derived ones (`NCCL_SOCKET_IFNAME`, '
+        '`NCCL_IB_HCA`).', 'training', scope='host'),
     Var('cslr_training_image', 'str', None, 'Job image of training hosts (Ray + torch + python-etcd, e.g. built '
         'from the collection\'s roles/training/files/job-image/Dockerfile through `cslr_images_build`): pulled '
-        'or loaded on every training host, the default image of `cslr-train`. Its version labels (torch, CUDA, '
-        'Ray, Python) must agree across the training hosts: checked after the images are in place. null: no job '
-        'image; `cslr-train` then needs `CSLR_TRAINING_IMAGE`.', 'training', scope='host', fmt='image',
+        'or loaded on every training host, the default image of `cslr-train`. Its labels must agree across the '
+        'training hosts of a run (torch version everywhere, torch build variant such as cu128 on GPU hosts; the '
+        'torch build fixes its NCCL): checked after the images are in place. null: no job image; `cslr-train` '
+        'then needs `CSLR_TRAINING_IMAGE`.', 'training', scope='host', fmt='image',
         nullable=True),
     Var('cslr_time_sync', 'str', 'manage', 'Clock synchronisation of the hosts, which etcd\'s leases, '
         'checkpoint retention by age and MLflow\'s run times rely on. `manage`: on a host without an NTP client '

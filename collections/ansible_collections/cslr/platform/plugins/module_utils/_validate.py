@@ -913,6 +913,10 @@ def check_training_runtime(cfg, out):
                 elif isinstance(value, bool) or not isinstance(value, int) or value < -1:
                     out.add([host], 'cslr_training_ulimits', limits, '%s = %s is not a whole number or -1' % (
                         name, show(value)), 'write e.g. %s: -1 (unlimited) or %s: 67108864' % (name, name))
+                elif name == 'nofile' and value == -1:
+                    out.add([host], 'cslr_training_ulimits', limits, 'nofile = -1: the kernel has no unlimited open '
+                            'files (its ceiling is fs.nr_open), so no container with it would start',
+                            'write a number, e.g. nofile: 1048576')
         env = cfg.get(host, 'cslr_training_nccl_env')
         if isinstance(env, dict):
             for name, value in sorted(env.items()):

@@ -1,4 +1,5 @@
-"""Versions inside a training job image (build step of the job image, and `cslr-train --versions`).
+"""Versions inside a training job image (a build step of the job image; also
+`cslr-train -- python3 /opt/cslr/cslr_training_versions.py` on a training host).
 
   --has VERSION VARIANT    exit 0 when torch VERSION (+VARIANT) and python-etcd are importable
   --check VERSION VARIANT  print the versions as JSON; exit 1 naming what is missing or different
@@ -49,6 +50,10 @@ def problems(found, version, variant):
         bad.append('torch is the %s build, not %s' % (torch.split('+', 1)[1], variant))
     elif variant != 'cpu' and not found.get('cuda'):
         bad.append('torch %s has no CUDA, but TORCH_VARIANT is %s' % (torch, variant))
+    elif variant == 'cpu' and found.get('cuda'):
+        bad.append('torch %s is built for CUDA %s, but TORCH_VARIANT is cpu' % (torch, found['cuda']))
+    elif variant.startswith('cu') and found.get('cuda') and found['cuda'].replace('.', '') != variant[2:]:
+        bad.append('torch %s is built for CUDA %s, not %s' % (torch, found['cuda'], variant))
     if not found.get('python_etcd'):
         bad.append('python-etcd is not installed (torchrun --rdzv-backend=etcd-v2 needs it)')
     if not found.get('ray'):
