@@ -1,6 +1,8 @@
 """Lifecycle of the converged stacks (runs after test_stacks.py; it stops and restarts them):
 a rerun changes nothing and keeps every container; teardown keeps MLflow's data and site.yml
-brings it back; backup -> drop -> restore brings a run back."""
+brings it back; deleting data wants the cluster's name typed (nothing changes without it), then
+deletes and lists what it deleted, and site.yml brings the stack back; backup -> drop -> restore
+brings a run back."""
 import json
 import os
 
@@ -18,6 +20,11 @@ PREFIX = stacks.PREFIX
 
 def ok(res):
     return res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
+
+
+def flat(res):
+    """A run's output with YAML's line folding and quote doubling undone, for matching messages."""
+    return " ".join((res.stdout + res.stderr).replace("''", "'").split())
 
 
 def run_exists(run_id):
@@ -56,6 +63,41 @@ def test_teardown_refuses_to_delete_a_system_directory_and_changes_nothing():
     assert "no host was contacted or changed" in res.stdout
     assert LAB.container_ids() == before
     assert LAB.host(HOSTS[0]).file("/var/log").is_directory
+
+
+def test_deleting_data_wants_the_clusters_name_typed_and_changes_nothing_without_it():
+    before = LAB.container_ids()
+    for confirm in (None, "wrong"):
+        extra = {"cslr_teardown_delete_data": True}
+        if confirm:
+            extra["cslr_teardown_confirm"] = confirm
+        res, recap = run_playbook("playbooks/teardown.yml", "-e", json.dumps(extra))
+        out = flat(res)
+        assert res.returncode != 0, out[-3000:]
+        # What would go is listed first, on every host; then the confirmation stops the run.
+        assert "DELETING the data of %s: volumes %s-mlflow-" % (MLFLOW, PREFIX) in out, out[-3000:]
+        assert "To go on, type the cluster's name: -e cslr_teardown_confirm=%s" % PREFIX in out, out[-3000:]
+        assert ("(%s is not it)" % confirm in out) if confirm else "is not it" not in out
+        assert set(HOSTS) <= set(recap) and all(recap[h] == 0 for h in HOSTS), recap
+    assert LAB.container_ids() == before
+
+
+def test_teardown_with_the_name_deletes_a_stacks_data_lists_it_and_site_brings_the_stack_back():
+    name = [h for h in HOSTS if LAB.var(h, "cslr_marimo_enabled")][0]
+    host = LAB.host(name)
+    notebooks = LAB.var(name, "cslr_marimo_notebooks_dir", "/srv/cslr-platform/marimo")
+    host.check_output("touch %s/cslr-teardown-marker.py", notebooks)
+    res, _recap = run_playbook("playbooks/teardown.yml", "--limit", name, "-e", json.dumps(
+        {"cslr_teardown_delete_data": True, "cslr_teardown_confirm": PREFIX, "cslr_teardown_stacks": ["marimo"]}))
+    assert ok(res)[0], ok(res)[1]
+    out = flat(res)
+    assert "Deleted on %s: volumes" % name in out and "directories %s." % notebooks in out, out[-3000:]
+    assert not host.file(notebooks).exists
+    assert host.run("docker inspect %s-marimo", PREFIX).rc != 0
+    res, _recap = run_site("--limit", name)
+    assert ok(res)[0], ok(res)[1]
+    assert host.check_output("docker inspect -f '{{.State.Running}}' %s-marimo", PREFIX) == "true"
+    assert host.file(notebooks).is_directory and not host.file(notebooks + "/cslr-teardown-marker.py").exists
 
 
 def test_teardown_keeps_data_and_site_brings_it_back(logged_run):

@@ -144,8 +144,16 @@ VARIABLES = (
         '`docker compose up` before the run fails (pulling images is not included).', 'config', minimum=10,
         maximum=3600),
     Var('cslr_teardown_delete_data', 'bool', False, '`playbooks/teardown.yml` only: also delete the stacks\' '
-        'Docker volumes and data directories (MLflow runs and artifacts, Redis data). The run lists what it '
-        'deletes; without it teardown keeps all data.', 'config'),
+        'Docker volumes and data directories (MLflow runs and artifacts, Redis data). Needs '
+        '`cslr_teardown_confirm`; the run lists what it will delete on every host first, takes an MLflow backup '
+        '(`cslr_teardown_backup`), then lists what it deleted; without it teardown keeps all data.', 'config'),
+    Var('cslr_teardown_confirm', 'str', None, '`playbooks/teardown.yml` only: the confirmation data deletion needs: '
+        'the cluster\'s name, `cslr_project_name`, typed out (e.g. `-e cslr_teardown_confirm=cslr`). Anything else '
+        'stops the run before anything is stopped or deleted.', 'config', nullable=True),
+    Var('cslr_teardown_backup', 'bool', True, '`playbooks/teardown.yml` only: with `cslr_teardown_delete_data`, '
+        'dump MLflow\'s database (as `playbooks/mlflow_backup.yml`, to `cslr_mlflow_backup_dir`) before the MLflow '
+        'stack and its volumes are deleted; a failed backup stops the teardown. false: delete without a backup.',
+        'config'),
     Var('cslr_teardown_stacks', 'list', ['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health'],
         '`playbooks/teardown.yml` only: the stacks to stop.', 'config', elements='str',
         choices=['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health']),
