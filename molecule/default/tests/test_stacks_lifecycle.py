@@ -5,6 +5,7 @@ deletes and lists what it deleted, and site.yml brings the stack back; backup ->
 brings a run back."""
 import json
 import os
+import time
 
 import pytest
 
@@ -16,6 +17,8 @@ LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
 MLFLOW = stacks.MLFLOW
 PREFIX = stacks.PREFIX
+HOST_DIR = LAB.var(MLFLOW, "cslr_mlflow_backup_host_dir", "/var/backups/cslr-platform/mlflow")
+KEEP = LAB.var(MLFLOW, "cslr_mlflow_backup_keep")
 
 
 def ok(res):
@@ -122,6 +125,7 @@ def test_teardown_keeps_data_and_site_brings_it_back(logged_run):
 
 def test_backup_drop_restore_round_trip(logged_run, tmp_path):
     run_id, _marker = logged_run
+    before_on_host = LAB.host(MLFLOW).run("ls %s/mlflow-*.dump", HOST_DIR).stdout.split()
     res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "cslr_mlflow_backup_dir=%s" % tmp_path)
     assert ok(res)[0], ok(res)[1]
     dumps = sorted(p for p in os.listdir(str(tmp_path)) if p.endswith(".dump"))
@@ -136,10 +140,56 @@ def test_backup_drop_restore_round_trip(logged_run, tmp_path):
     assert ok(res)[0], ok(res)[1]
     run = run_exists(run_id)
     assert run and {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"accuracy": 0.875}
-    assert LAB.host(MLFLOW).run("ls /var/backups/cslr-platform/*.dump").rc != 0  # no copy left on the host
+    # no copy left on the host (the controller target)
+    assert LAB.host(MLFLOW).run("ls %s/mlflow-*.dump", HOST_DIR).stdout.split() == before_on_host
 
 
 def test_restore_without_a_file_fails_clearly():
     res, _recap = run_playbook("playbooks/mlflow_restore.yml")
     assert res.returncode != 0
     assert "Set cslr_mlflow_restore_file" in res.stdout, res.stdout[-3000:]
+
+
+def host_dumps():
+    out = LAB.host(MLFLOW).run("ls -1 %s", HOST_DIR).stdout.split()
+    return sorted(n for n in out if n.startswith("mlflow-%s-" % MLFLOW) and n.endswith(".dump"))
+
+
+def dump_holds_mlflow(name):
+    """`pg_restore --list` of a dump on the MLflow host lists MLflow's tables."""
+    listing = LAB.host(MLFLOW).check_output("docker exec -i %s-postgres pg_restore --list < %s/%s", PREFIX, HOST_DIR, name)
+    return all(" TABLE public %s " % t in listing for t in ("experiments", "runs", "alembic_version"))
+
+
+def test_scheduled_backup_writes_valid_dumps_on_the_host_and_keeps_the_newest():
+    assert KEEP == 3, "the lab sets cslr_mlflow_backup_keep: 3"
+    host = LAB.host(MLFLOW)
+    assert host.service("cslr-mlflow-backup.timer").is_enabled and host.service("cslr-mlflow-backup.timer").is_running
+    assert host.file(HOST_DIR).mode == 0o700 and host.file(HOST_DIR).user == "root"
+    for _ in range(KEEP + 1):
+        host.check_output("systemctl start cslr-mlflow-backup.service")
+        time.sleep(1.1)  # one dump per second (the name's timestamp)
+    dumps = host_dumps()
+    assert len(dumps) == KEEP, dumps
+    assert dump_holds_mlflow(dumps[-1])
+    assert host.file("%s/%s" % (HOST_DIR, dumps[-1])).mode == 0o600
+
+
+def test_backup_to_the_host_target_keeps_it_there_and_counts_in_the_retention():
+    before = host_dumps()
+    res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "cslr_mlflow_backup_target=host")
+    assert ok(res)[0], ok(res)[1]
+    after = host_dumps()
+    new = sorted(set(after) - set(before))
+    assert len(new) == 1 and "saved to %s/%s (on %s)" % (HOST_DIR, new[0], MLFLOW) in flat(res), flat(res)[-2000:]
+    assert len(after) == KEEP and dump_holds_mlflow(new[0])
+
+
+def test_an_awx_backup_job_refuses_a_home_directory_that_would_be_thrown_away():
+    res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "awx_job_id=4242")
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert "This is an AWX/Tower job: cslr_mlflow_backup_dir" in out and "cslr_mlflow_backup_target: host" in out
+    res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "awx_job_id=4242", "-e", "cslr_mlflow_backup_target=host")
+    assert ok(res)[0], ok(res)[1]
+    LAB.host(MLFLOW).check_output("rm -f %s/mlflow-*.dump", HOST_DIR)

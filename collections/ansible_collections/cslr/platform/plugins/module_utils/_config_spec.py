@@ -378,7 +378,22 @@ VARIABLES = (
         minimum=1, maximum=64),
     Var('cslr_mlflow_backup_dir', 'str', "{{ lookup('ansible.builtin.env', 'HOME') }}/cslr-platform-backups",
         'Directory on the controller where `playbooks/mlflow_backup.yml` stores database dumps '
-        '(`mlflow-<host>-<UTC timestamp>.dump`).', 'mlflow'),
+        '(`mlflow-<host>-<UTC timestamp>.dump`) when `cslr_mlflow_backup_target` is `controller`. Under AWX '
+        'the job\'s home directory is thrown away with its execution environment: use a path of a volume '
+        'mounted into it, or the `host` target (a backup job refuses the home directory there).', 'mlflow'),
+    Var('cslr_mlflow_backup_target', 'str', 'controller', 'Where MLflow backups are kept: `controller` '
+        '(`cslr_mlflow_backup_dir`, fetched from the MLflow host) or `host` (`cslr_mlflow_backup_host_dir` on the '
+        'MLflow host itself; survives AWX jobs, and is where the scheduled backup writes).', 'mlflow',
+        choices=['controller', 'host']),
+    Var('cslr_mlflow_backup_host_dir', 'str', '/var/backups/cslr-platform/mlflow', 'Directory on the MLflow host '
+        'for backups of the `host` target and of the scheduled backup (root-only, 0700).', 'mlflow', fmt='path'),
+    Var('cslr_mlflow_backup_keep', 'int', None, 'Keep the newest N dumps of the MLflow host in the backup '
+        'directory of the target (and of the scheduled backup) and delete older ones after each backup. null: '
+        'keep every dump.', 'mlflow', minimum=1, nullable=True),
+    Var('cslr_mlflow_backup_schedule', 'str', None, 'A scheduled backup on the MLflow host: a systemd timer '
+        '(`cslr-mlflow-backup.timer`, `OnCalendar=` syntax, e.g. `daily` or `*-*-* 03:00:00`) that dumps the '
+        'database to `cslr_mlflow_backup_host_dir`, keeping `cslr_mlflow_backup_keep`. null: none (or an AWX '
+        'schedule of the MLflow backup template).', 'mlflow', nullable=True),
     Var('cslr_mlflow_restore_file', 'str', None, '`playbooks/mlflow_restore.yml` only: the dump on the controller '
         'to restore (a file written by `mlflow_backup.yml`). It replaces the MLflow database.', 'mlflow',
         nullable=True),
