@@ -144,6 +144,47 @@ def test_backup_drop_restore_round_trip(logged_run, tmp_path):
     assert LAB.host(MLFLOW).run("ls %s/mlflow-*.dump", HOST_DIR).stdout.split() == before_on_host
 
 
+def test_restore_refuses_a_file_that_is_not_an_mlflow_dump_and_changes_nothing(tmp_path):
+    bogus = tmp_path / "mlflow-not-a-dump.dump"
+    bogus.write_text("not a pg_dump archive\n")
+    before = LAB.container_ids()
+    res, recap = run_playbook("playbooks/mlflow_restore.yml", "-e", "cslr_mlflow_restore_file=%s" % bogus,
+                              "-e", "cslr_mlflow_backup_dir=%s" % tmp_path)
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert "is not a dump of an MLflow database (pg_restore cannot read it" in out and "Nothing was changed" in out
+    assert LAB.container_ids() == before
+    assert sorted(os.listdir(str(tmp_path))) == [bogus.name]  # no backup taken either
+
+
+def test_an_older_dump_wants_confirmation_the_restore_backs_up_first_and_that_backup_brings_the_newer_run_back(
+        logged_run, tmp_path):
+    older = tmp_path / "older"
+    res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "cslr_mlflow_backup_dir=%s" % older)
+    assert ok(res)[0], ok(res)[1]
+    (dump,) = [older / n for n in os.listdir(str(older))]
+    _worker, _marker, newer = stacks.submit_job("cslr-restore-newer")
+    assert run_exists(newer["run_id"])
+    before = tmp_path / "before"
+    restore = ["-e", "cslr_mlflow_restore_file=%s" % dump, "-e", "cslr_mlflow_backup_dir=%s" % before]
+    res, recap = run_playbook("playbooks/mlflow_restore.yml", *restore)
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert "has 1 run(s) that the dump %s lacks" % dump in out and "cslr_mlflow_restore_confirm_loss" in out, out[-3000:]
+    assert recap.get(MLFLOW) == 0 and run_exists(newer["run_id"])
+    res, _recap = run_playbook("playbooks/mlflow_restore.yml", *restore,
+                               "-e", json.dumps({"cslr_mlflow_restore_confirm_loss": True}))
+    assert ok(res)[0], ok(res)[1]
+    (saved,) = [before / n for n in os.listdir(str(before))]
+    assert "1 newer run(s) dropped); the database before it: %s" % saved in flat(res), flat(res)[-3000:]
+    assert run_exists(newer["run_id"]) is None and run_exists(logged_run[0])
+    # The backup the restore took holds every run: restoring it loses nothing, no confirmation needed.
+    res, _recap = run_playbook("playbooks/mlflow_restore.yml", "-e", "cslr_mlflow_restore_file=%s" % saved,
+                               "-e", "cslr_mlflow_backup_dir=%s" % (tmp_path / "again"))
+    assert ok(res)[0], ok(res)[1]
+    assert run_exists(newer["run_id"]) and run_exists(logged_run[0])
+
+
 def test_restore_without_a_file_fails_clearly():
     res, _recap = run_playbook("playbooks/mlflow_restore.yml")
     assert res.returncode != 0

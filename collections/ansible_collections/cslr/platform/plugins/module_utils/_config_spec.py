@@ -395,8 +395,11 @@ VARIABLES = (
         'database to `cslr_mlflow_backup_host_dir`, keeping `cslr_mlflow_backup_keep`. null: none (or an AWX '
         'schedule of the MLflow backup template).', 'mlflow', nullable=True),
     Var('cslr_mlflow_restore_file', 'str', None, '`playbooks/mlflow_restore.yml` only: the dump on the controller '
-        'to restore (a file written by `mlflow_backup.yml`). It replaces the MLflow database.', 'mlflow',
-        nullable=True),
+        'to restore (a file written by `mlflow_backup.yml`). It replaces the MLflow database, after a backup of '
+        'it.', 'mlflow', nullable=True),
+    Var('cslr_mlflow_restore_confirm_loss', 'bool', False, '`playbooks/mlflow_restore.yml` only: restore a dump '
+        'even though the current database holds runs the dump lacks (logged after it was taken; the run says '
+        'how many). They are in the backup the restore takes first.', 'mlflow'),
     Var('cslr_mlflow_memory', 'str', None, 'Memory limit of the MLflow container. null: no limit.', 'mlflow',
         fmt='memory', nullable=True),
     Var('cslr_mlflow_auth_enabled', 'bool', True, 'MLflow\'s basic-auth app: every API call and the UI ask for '
