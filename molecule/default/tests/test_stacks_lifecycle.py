@@ -5,6 +5,7 @@ deletes and lists what it deleted, and site.yml brings the stack back; backup ->
 brings a run back."""
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -234,3 +235,26 @@ def test_an_awx_backup_job_refuses_a_home_directory_that_would_be_thrown_away():
     res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "awx_job_id=4242", "-e", "cslr_mlflow_backup_target=host")
     assert ok(res)[0], ok(res)[1]
     LAB.host(MLFLOW).check_output("rm -f %s/mlflow-*.dump", HOST_DIR)
+
+
+def test_a_new_mlflow_image_starts_only_after_a_backup_of_the_database(logged_run, tmp_path):
+    old = LAB.var(MLFLOW, "cslr_mlflow_image")
+    new = "%s-upgrade" % old  # another tag (one more layer) of the same MLflow: the trigger is the image
+    subprocess.run(["docker", "build", "-q", "-t", new, "-"], check=True, capture_output=True, text=True,
+                   input="FROM %s\nLABEL org.cslr.test.upgrade=%s\n" % (old, time.time()))
+    try:
+        subprocess.run(["docker", "push", "-q", new], check=True, capture_output=True, text=True)
+        for image, previous in ((new, old), (old, new)):
+            res, _recap = run_site("--limit", MLFLOW, "-e", "cslr_mlflow_image=%s" % image,
+                                   "-e", "cslr_mlflow_backup_dir=%s" % tmp_path)
+            assert ok(res)[0], ok(res)[1]
+            out = flat(res)
+            assert "MLflow changes from %s to %s" % (previous, image) in out, out[-3000:]
+            assert "the database as it was is in %s/mlflow-%s-" % (tmp_path, MLFLOW) in out, out[-3000:]
+            assert LAB.host(MLFLOW).check_output("docker inspect -f '{{.Config.Image}}' %s-mlflow", PREFIX) == image
+        dumps = sorted(os.listdir(str(tmp_path)))
+        assert len(dumps) == 2 and all(d.startswith("mlflow-%s-" % MLFLOW) for d in dumps), dumps
+        assert run_exists(logged_run[0])
+    finally:
+        subprocess.run(["docker", "rmi", "-f", new], capture_output=True)
+        LAB.host(MLFLOW).run("docker rmi %s", new)
