@@ -594,8 +594,9 @@ JOB_TEMPLATES = (
     dict(name='teardown and DELETE data', playbook='playbooks/teardown.yml', ask_limit_on_launch=True,
          extra_vars={'cslr_teardown_delete_data': True},
          description='Stop the stacks and DELETE their volumes and data directories (MLflow runs and artifacts, '
-                     'Redis data). Back up MLflow first.',
-         survey=('cslr_teardown_stacks',)),
+                     'Redis data), after an MLflow backup to cslr_mlflow_backup_dir. Asks for the cluster\'s name '
+                     '(cslr_project_name) as confirmation.',
+         survey=('cslr_teardown_confirm', 'cslr_teardown_stacks'), required=('cslr_teardown_confirm',)),
     dict(name='MLflow backup', playbook='playbooks/mlflow_backup.yml',
          description='Dump the MLflow database to the controller (mlflow-<host>-<UTC timestamp>.dump).',
          survey=('cslr_mlflow_backup_dir',)),

@@ -7,16 +7,19 @@ setting (a platform variable as another host has it, else its default), dpkg_mis
 packages of a list that dpkg does not report as installed), interface_of (the interface that holds
 an address), size_bytes (500g -> bytes), training_host (whether a host is prepared for training),
 sources_cover (an address inside firewall sources), mask_secrets (secret values hidden in a text) and
-secret_values (the values of a host's secret platform variables) and status_table (the lines of
-playbooks/status.yml's table)."""
+secret_values (the values of a host's secret platform variables), status_table (the lines of
+playbooks/status.yml's table) and undeletable (why a path must not be deleted by teardown)."""
 
 from __future__ import annotations
+
+import posixpath
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
+from ansible_collections.cslr.platform.plugins.module_utils._validate import SYSTEM_DIRS
 
 
 def missed_hosts(results):
@@ -254,9 +257,26 @@ def status_table(records, prefix):
     return lines
 
 
+def undeletable(path):
+    """Why teardown must not delete ``path`` ('' when it may): not absolute, not written in its
+    normal form (``..``, ``//``, a trailing ``/``), the root, a directory of the system, or a
+    directory directly under / (one level deep)."""
+    text = str(path or '')
+    if not text.startswith('/'):
+        return 'is not an absolute path'
+    norm = posixpath.normpath(text)
+    if norm != text or text.startswith('//'):
+        return 'is not written in its normal form (%s)' % norm
+    if norm in SYSTEM_DIRS:
+        return 'is %s, a directory of the system' % ('the root directory' if norm == '/' else norm)
+    if norm.count('/') < 2:
+        return 'is directly under /'
+    return ''
+
+
 class FilterModule(object):
     def filters(self):
         return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
                 'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host,
                 'sources_cover': sources_cover, 'mask_secrets': mask_secrets,
-                'secret_values': secret_values, 'status_table': status_table}
+                'secret_values': secret_values, 'status_table': status_table, 'undeletable': undeletable}

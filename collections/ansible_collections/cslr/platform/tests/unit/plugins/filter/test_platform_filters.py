@@ -8,14 +8,14 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.cslr.platform.plugins.filter.platform import (
     FilterModule, dpkg_missing, interface_of, mask_secrets, missed_hosts, secret_values, setting, size_bytes,
-    sources_cover, status_table, training_host)
+    sources_cover, status_table, training_host, undeletable)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
                                              'size_bytes', 'training_host', 'sources_cover', 'mask_secrets',
-                                             'secret_values', 'status_table'}
+                                             'secret_values', 'status_table', 'undeletable'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -198,3 +198,21 @@ def test_status_table_without_a_head_and_with_two():
     two = [{'host': h, 'address': h, 'health': _health('head'), 'ray_expected': True, 'nodes': [_node(h)]}
            for h in ('a', 'b')]
     assert 'SPLIT BRAIN: 2 heads (a, b)' in '\n'.join(status_table(two, 'lab-'))
+
+
+@pytest.mark.parametrize('path, why', [
+    ('/var/lib/cslr-platform/ray', ''),
+    ('/srv/notebooks/lab', ''),
+    ('/var/log/cslr-platform/ray', ''),
+    ('/', 'is the root directory, a directory of the system'),
+    ('/var/lib', 'is /var/lib, a directory of the system'),
+    ('/etc', 'is /etc, a directory of the system'),
+    ('/data', 'is directly under /'),
+    ('relative/dir', 'is not an absolute path'),
+    ('', 'is not an absolute path'),
+    ('/var/lib/../lib', 'is not written in its normal form (/var/lib)'),
+    ('/var/lib/cslr-platform/', 'is not written in its normal form (/var/lib/cslr-platform)'),
+    ('//var/lib/x', 'is not written in its normal form (//var/lib/x)'),
+])
+def test_undeletable(path, why):
+    assert undeletable(path) == why
