@@ -5,6 +5,7 @@ deletes and lists what it deleted, and site.yml brings the stack back; backup ->
 brings a run back."""
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -79,7 +80,8 @@ def test_deleting_data_wants_the_clusters_name_typed_and_changes_nothing_without
         out = flat(res)
         assert res.returncode != 0, out[-3000:]
         # What would go is listed first, on every host; then the confirmation stops the run.
-        assert "DELETING the data of %s: volumes %s-mlflow-" % (MLFLOW, PREFIX) in out, out[-3000:]
+        line = out.split("DELETING the data of %s: volumes " % MLFLOW, 1)[-1].split(";")[0]
+        assert "%s-mlflow-postgres" % PREFIX in line.split(", "), out[-3000:]
         assert "To go on, type the cluster's name: -e cslr_teardown_confirm=%s" % PREFIX in out, out[-3000:]
         assert ("(%s is not it)" % confirm in out) if confirm else "is not it" not in out
         assert set(HOSTS) <= set(recap) and all(recap[h] == 0 for h in HOSTS), recap
@@ -177,6 +179,7 @@ def test_an_older_dump_wants_confirmation_the_restore_backs_up_first_and_that_ba
                                "-e", json.dumps({"cslr_mlflow_restore_confirm_loss": True}))
     assert ok(res)[0], ok(res)[1]
     (saved,) = [before / n for n in os.listdir(str(before))]
+    assert saved.name.endswith("-pre-restore.dump"), saved
     assert "1 newer run(s) dropped); the database before it: %s" % saved in flat(res), flat(res)[-3000:]
     assert run_exists(newer["run_id"]) is None and run_exists(logged_run[0])
     # The backup the restore took holds every run: restoring it loses nothing, no confirmation needed.
@@ -243,9 +246,11 @@ def test_a_new_mlflow_image_starts_only_after_a_backup_of_the_database(logged_ru
     subprocess.run(["docker", "build", "-q", "-t", new, "-"], check=True, capture_output=True, text=True,
                    input="FROM %s\nLABEL org.cslr.test.upgrade=%s\n" % (old, time.time()))
     try:
-        subprocess.run(["docker", "push", "-q", new], check=True, capture_output=True, text=True)
-        for image, previous in ((new, old), (old, new)):
+        # The new tag exists on the controller only: it reaches the host by the air-gapped path
+        # (cslr_images_source archive), the old one is still on the host on the way back.
+        for image, previous, source in ((new, old, "archive"), (old, new, "pull")):
             res, _recap = run_site("--limit", MLFLOW, "-e", "cslr_mlflow_image=%s" % image,
+                                   "-e", "cslr_images_source=%s" % source,
                                    "-e", "cslr_mlflow_backup_dir=%s" % tmp_path)
             assert ok(res)[0], ok(res)[1]
             out = flat(res)
@@ -253,8 +258,12 @@ def test_a_new_mlflow_image_starts_only_after_a_backup_of_the_database(logged_ru
             assert "the database as it was is in %s/mlflow-%s-" % (tmp_path, MLFLOW) in out, out[-3000:]
             assert LAB.host(MLFLOW).check_output("docker inspect -f '{{.Config.Image}}' %s-mlflow", PREFIX) == image
         dumps = sorted(os.listdir(str(tmp_path)))
-        assert len(dumps) == 2 and all(d.startswith("mlflow-%s-" % MLFLOW) for d in dumps), dumps
+        assert len(dumps) == 2 and all(d.startswith("mlflow-%s-" % MLFLOW) and d.endswith("-pre-upgrade.dump")
+                                       for d in dumps), dumps
         assert run_exists(logged_run[0])
     finally:
         subprocess.run(["docker", "rmi", "-f", new], capture_output=True)
         LAB.host(MLFLOW).run("docker rmi %s", new)
+        archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", new))
+        if os.path.exists(archive):
+            os.unlink(archive)

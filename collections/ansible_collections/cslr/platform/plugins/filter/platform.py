@@ -257,10 +257,19 @@ def status_table(records, prefix):
     return lines
 
 
+# Trees of which nothing is the platform's to delete, and directories whose entries are users'
+# homes or mount points (teardown, undeletable).
+SYSTEM_TREES = ('/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin',
+                '/sys', '/usr', '/var/lib/docker', '/var/run')
+HOME_DIRS = frozenset(('/home', '/root', '/media', '/mnt'))
+
+
 def undeletable(path):
     """Why teardown must not delete ``path`` ('' when it may): not absolute, not written in its
-    normal form (``..``, ``//``, a trailing ``/``), the root, a directory of the system, or a
-    directory directly under / (one level deep)."""
+    normal form (``..``, ``//``, a trailing ``/``), the root, a directory of the system, a
+    directory directly under / (one level deep), anything inside a system tree (/etc/ssh,
+    /usr/local/lib, /var/lib/docker/volumes), or a directory directly in /home, /root, /media or
+    /mnt (a user's home, a mount point)."""
     text = str(path or '')
     if not text.startswith('/'):
         return 'is not an absolute path'
@@ -271,6 +280,11 @@ def undeletable(path):
         return 'is %s, a directory of the system' % ('the root directory' if norm == '/' else norm)
     if norm.count('/') < 2:
         return 'is directly under /'
+    for tree in SYSTEM_TREES:
+        if norm.startswith(tree + '/'):
+            return 'is inside %s, which belongs to the system' % tree
+    if posixpath.dirname(norm) in HOME_DIRS:
+        return 'is directly under %s (a home directory or a mount point)' % posixpath.dirname(norm)
     return ''
 
 

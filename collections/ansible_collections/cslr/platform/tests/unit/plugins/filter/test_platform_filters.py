@@ -213,6 +213,14 @@ def test_status_table_without_a_head_and_with_two():
     ('/var/lib/../lib', 'is not written in its normal form (/var/lib)'),
     ('/var/lib/cslr-platform/', 'is not written in its normal form (/var/lib/cslr-platform)'),
     ('//var/lib/x', 'is not written in its normal form (//var/lib/x)'),
+    ('/etc/ssh', 'is inside /etc, which belongs to the system'),
+    ('/usr/local/lib/python3', 'is inside /usr, which belongs to the system'),
+    ('/var/lib/docker/volumes', 'is inside /var/lib/docker, which belongs to the system'),
+    ('/home/alice', 'is directly under /home (a home directory or a mount point)'),
+    ('/mnt/data', 'is directly under /mnt (a home directory or a mount point)'),
+    ('/home/alice/cslr-notebooks', ''),
+    ('/mnt/data/cslr/ray-logs', ''),
+    ('/opt/cslr/notebooks', ''),
 ])
 def test_undeletable(path, why):
     assert undeletable(path) == why
