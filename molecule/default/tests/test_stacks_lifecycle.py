@@ -267,3 +267,76 @@ def test_a_new_mlflow_image_starts_only_after_a_backup_of_the_database(logged_ru
         archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", new))
         if os.path.exists(archive):
             os.unlink(archive)
+
+
+# PostgreSQL major versions: the lab's cslr-lab/postgres:15 (images/postgres on Debian 12) stands in
+# for postgres:15; it exists on the controller only and reaches the MLflow host as an archive.
+PG = LAB.var(MLFLOW, "cslr_postgres_image")                       # .../cslr-lab/postgres:17
+PG15 = PG.rsplit(":", 1)[0] + ":15"
+PG_VOLUME = PREFIX + "-mlflow-postgres"
+
+
+def pg_version():
+    """The PG_VERSION of the data in MLflow's database volume, as the running server reads it."""
+    return LAB.host(MLFLOW).check_output("docker exec %s-postgres sh -c 'cat \"$PGDATA/PG_VERSION\"'", PREFIX).strip()
+
+
+def test_a_postgres_image_of_another_major_is_refused_before_any_host_changes():
+    before = LAB.container_ids()
+    res, recap = run_site("-e", "cslr_postgres_image=%s" % PG15)
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert ('%s: cslr_postgres_image = "%s" is PostgreSQL 15, but the data in the volume %s is PostgreSQL 17'
+            % (MLFLOW, PG15, PG_VOLUME)) in out, out[-3000:]
+    assert "-e cslr_postgres_major_upgrade=true" in out
+    assert "PLAY [Prepare hosts]" not in res.stdout, res.stdout[-3000:]
+    assert all(v == 0 for v in recap.values()), (recap, changed_tasks(res.stdout))
+    assert LAB.container_ids() == before
+
+
+@pytest.fixture
+def pg15_on_the_controller():
+    subprocess.run(["docker", "tag", "cslr-lab/postgres:15", PG15], check=True, capture_output=True)
+    yield PG15
+    subprocess.run(["docker", "rmi", PG15], capture_output=True)
+    archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", PG15))
+    if os.path.exists(archive):
+        os.unlink(archive)
+
+
+def test_the_opt_in_upgrade_from_15_to_17_keeps_every_run_and_the_old_data(pg15_on_the_controller):
+    host = LAB.host(MLFLOW)
+    # MLflow on a fresh PostgreSQL 15 (its data deleted first: the earlier tests' runs go), and a run.
+    res, _recap = run_playbook("playbooks/teardown.yml", "--limit", MLFLOW, "-e", json.dumps(
+        {"cslr_teardown_delete_data": True, "cslr_teardown_confirm": PREFIX, "cslr_teardown_stacks": ["mlflow"],
+         "cslr_teardown_backup": False}))
+    assert ok(res)[0], ok(res)[1]
+    res, _recap = run_site("--limit", MLFLOW, "-e", "cslr_postgres_image=%s" % PG15, "-e", "cslr_images_source=archive")
+    assert ok(res)[0], ok(res)[1]
+    assert pg_version() == "15"
+    _worker, _marker, run = stacks.submit_job("cslr-pg-upgrade")
+    assert run_exists(run["run_id"])
+    try:
+        # Back to the default image (17): refused without the opt-in, upgraded with it.
+        res, _recap = run_site("--limit", MLFLOW)
+        assert res.returncode != 0 and "is PostgreSQL 17, but the data in the volume %s is PostgreSQL 15" % PG_VOLUME \
+            in flat(res), flat(res)[-3000:]
+        assert pg_version() == "15"
+        res, _recap = run_site("--limit", MLFLOW, "-e", "cslr_postgres_major_upgrade=true")
+        assert ok(res)[0], ok(res)[1]
+        out = flat(res)
+        assert "%s: PostgreSQL upgraded from 15 to 17: all " % MLFLOW in out, out[-3000:]
+        assert "The old data stays in the volume %s-pg15" % PG_VOLUME in out, out[-3000:]
+        assert pg_version() == "17"
+        assert host.check_output("docker inspect -f '{{.Config.Image}}' %s-postgres", PREFIX) == PG
+        assert run_exists(run["run_id"])
+        kept = host.check_output("docker run --rm -v %s-pg15:/d --entrypoint cat %s /d/PG_VERSION", PG_VOLUME, PG)
+        assert kept.strip() == "15"
+        # Settled: the next run changes nothing on the MLflow host.
+        res, recap = run_site("--limit", MLFLOW)
+        assert ok(res)[0], ok(res)[1]
+        assert recap.get(MLFLOW) == 0, (recap, changed_tasks(res.stdout))
+    finally:
+        host.run("docker volume rm %s-pg15", PG_VOLUME)
+        host.run("rm -f %s/mlflow-%s-*-pre-pg17-*.dump", HOST_DIR, MLFLOW)
+        host.run("docker rmi %s", PG15)

@@ -13,6 +13,7 @@ playbooks/status.yml's table) and undeletable (why a path must not be deleted by
 from __future__ import annotations
 
 import posixpath
+import re
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
@@ -288,9 +289,26 @@ def undeletable(path):
     return ''
 
 
+def postgres_major(image):
+    """The PostgreSQL major version a postgres image reference names by its tag (the official
+    images' tags start with it: 17, 17.2, 17-bookworm, 18.1-alpine3.22), or None when the tag does
+    not say (latest, a digest, a tag of letters): the image's PG_MAJOR then decides."""
+    ref = str(image or '')
+    if '@' in ref:
+        return None
+    name, sep, tag = ref.rpartition(':')
+    if not sep or '/' in tag:
+        return None
+    m = re.match(r'^([0-9]+)(?:$|[.-])', tag)
+    if not m:
+        return None
+    return int(m.group(1))
+
+
 class FilterModule(object):
     def filters(self):
         return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
                 'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host,
                 'sources_cover': sources_cover, 'mask_secrets': mask_secrets,
-                'secret_values': secret_values, 'status_table': status_table, 'undeletable': undeletable}
+                'secret_values': secret_values, 'status_table': status_table, 'undeletable': undeletable,
+                'postgres_major': postgres_major}

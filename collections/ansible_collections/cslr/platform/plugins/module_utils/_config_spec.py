@@ -419,6 +419,14 @@ VARIABLES = (
     # ------------------------------------------------------------------ postgres
     Var('cslr_postgres_image', 'str', 'postgres:17', 'PostgreSQL image of MLflow\'s backend store.', 'postgres',
         fmt='image'),
+    Var('cslr_postgres_major_upgrade', 'bool', False, 'What a `cslr_postgres_image` of another PostgreSQL major '
+        'version than the data in the database volume does (a server refuses the data directory of another major). '
+        'false: the run stops before any container changes, naming both versions. true: the MLflow host upgrades: '
+        'every database is dumped with the old server (kept beside the backups), the old data is moved to the volume '
+        '`<project>-mlflow-postgres-pg<old major>` (kept until you remove it), the new server starts on an empty '
+        'volume and the dumps are restored into it, and the run checks every MLflow run is there. The official '
+        'images\' data layouts are both handled (`/var/lib/postgresql/data` up to 17, `/var/lib/postgresql` from 18).',
+        'postgres'),
     Var('cslr_postgres_user', 'str', 'mlflow', 'PostgreSQL user MLflow connects as.', 'postgres', fmt='name'),
     Var('cslr_postgres_password', 'str', None, 'PostgreSQL password. Required when MLflow is enabled; at least '
         '12 characters and not a well-known default. Keep it in Ansible Vault.', 'postgres', secret=True,

@@ -8,14 +8,14 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.cslr.platform.plugins.filter.platform import (
     FilterModule, dpkg_missing, interface_of, mask_secrets, missed_hosts, secret_values, setting, size_bytes,
-    sources_cover, status_table, training_host, undeletable)
+    postgres_major, sources_cover, status_table, training_host, undeletable)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
                                              'size_bytes', 'training_host', 'sources_cover', 'mask_secrets',
-                                             'secret_values', 'status_table', 'undeletable'}
+                                             'secret_values', 'status_table', 'undeletable', 'postgres_major'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -224,3 +224,13 @@ def test_status_table_without_a_head_and_with_two():
 ])
 def test_undeletable(path, why):
     assert undeletable(path) == why
+
+
+@pytest.mark.parametrize('image, major', [
+    ('postgres:17', 17), ('postgres:17.2', 17), ('postgres:17-bookworm', 17), ('postgres:18.1-alpine3.22', 18),
+    ('docker.io/library/postgres:16', 16), ('10.213.1.250:5000/cslr-lab/postgres:15', 15),
+    ('registry.example:5000/postgres', None), ('postgres:latest', None), ('postgres', None),
+    ('postgres@sha256:' + 'a' * 64, None), ('postgres:17@sha256:' + 'a' * 64, None), ('', None), (None, None),
+])
+def test_postgres_major(image, major):
+    assert postgres_major(image) == major
