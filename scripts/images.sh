@@ -49,12 +49,13 @@ BASE_FORMAT=1
 STACK_FORMAT=2
 
 # Stack images: name, tag, pinned versions (build args; part of the recipe hash).
-STACK_NAMES=(ray mlflow postgres redis health marimo etcd torch host registry browser postgres15)
+STACK_NAMES=(ray mlflow postgres redis health marimo etcd torch host registry browser postgres15 ray259)
 declare -A STACK_TAG=(
   [ray]=2.60.0
   [mlflow]=3.17.2
   [postgres]=17
   [postgres15]=15
+  [ray259]=2.59.0
   [redis]=8
   [health]=1
   [marimo]=0.16.5
@@ -69,6 +70,7 @@ declare -A STACK_ARGS=(
   [mlflow]="MLFLOW_VERSION=3.17.2 PSYCOPG2_VERSION=2.9.11"
   [postgres]="PG_MAJOR=17"
   [postgres15]="PG_MAJOR=15"
+  [ray259]="RAY_VERSION=2.59.0 MLFLOW_VERSION=3.17.2"
   [redis]="REDIS_MAJOR=8"
   [health]=""
   [marimo]="MARIMO_VERSION=0.16.5"
@@ -85,17 +87,20 @@ declare -A STACK_BASE=(
   [postgres15]=$PY311_TAG
 )
 # Images built from another image's recipe (images/<that name>) into that image's repository
-# under their own tag: cslr-lab/postgres:15 is images/postgres on Debian 12's PostgreSQL 15.
+# under their own tag: cslr-lab/postgres:15 is images/postgres on Debian 12's PostgreSQL 15,
+# cslr-lab/ray:2.59.0 is images/ray with the previous Ray release.
 declare -A STACK_REPO=(
   [postgres15]=postgres
+  [ray259]=ray
 )
-TEST_ONLY_NAMES=(torch host registry browser postgres15)
+TEST_ONLY_NAMES=(torch host registry browser postgres15 ray259)
 # The public image each one stands in for (production uses those with the same compose files).
 declare -A STACK_UPSTREAM=(
   [ray]=rayproject/ray
   [mlflow]=ghcr.io/mlflow/mlflow
   [postgres]=postgres
   [postgres15]="postgres:15 (the older major of the PostgreSQL upgrade test, tests only)"
+  [ray259]="rayproject/ray:2.59.0 (the previous Ray release, for the Ray upgrade test, tests only)"
   [redis]=redis
   [health]=python:3.13-slim
   [marimo]=ghcr.io/marimo-team/marimo
@@ -110,6 +115,7 @@ declare -A STACK_SMOKE=(
   [ray]='ray --version && python3 --version && python3 -c "import mlflow" && command -v curl ps >/dev/null'
   [mlflow]='mlflow --version && python3 -c "import psycopg2; print(\"psycopg2\", psycopg2.__version__)"'
   [postgres]='postgres --version && command -v pg_isready pg_dump psql initdb >/dev/null'
+  [ray259]='ray --version | grep -q " 2[.]59[.]0" && python3 -c "import mlflow" && command -v curl ps >/dev/null'
   [postgres15]='postgres --version | grep -q " 15[.]" && command -v pg_isready pg_dump psql initdb >/dev/null'
   [redis]='redis-server --version && command -v redis-cli >/dev/null'
   [health]='python3 --version && python --version'
@@ -360,7 +366,7 @@ build_one() { # name base_ref base_id python_version [file for the build context
                --label "org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
   local a
   for a in "${args[@]}"; do build+=(--build-arg "$a"); done
-  [[ $name == ray ]] && build+=(--label "org.cslr.ray-version=${STACK_TAG[ray]}")
+  [[ ${STACK_REPO[$name]:-$name} == ray ]] && build+=(--label "org.cslr.ray-version=${STACK_TAG[$name]}")
   [[ $name == mlflow ]] && build+=(--label "org.cslr.mlflow-version=${STACK_TAG[mlflow]}")
   [[ $name == torch ]] && build+=(--label "org.cslr.torch-wheel=${file##*/}")
   log "$name: building $ref (log: $logfile)"
