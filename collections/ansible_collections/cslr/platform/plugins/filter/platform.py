@@ -263,14 +263,18 @@ def status_table(records, prefix):
 SYSTEM_TREES = ('/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin',
                 '/sys', '/usr', '/var/lib/docker', '/var/run')
 HOME_DIRS = frozenset(('/home', '/root', '/media', '/mnt'))
+# Directories whose entries belong to one program each (/var/lib/dpkg, /var/log/journal): the
+# platform's own are one level further down (/var/lib/cslr-platform/ray).
+PROGRAM_DIRS = frozenset(('/var/lib', '/var/cache', '/var/log', '/var/spool', '/var/opt', '/usr/local'))
 
 
 def undeletable(path):
     """Why teardown must not delete ``path`` ('' when it may): not absolute, not written in its
     normal form (``..``, ``//``, a trailing ``/``), the root, a directory of the system, a
     directory directly under / (one level deep), anything inside a system tree (/etc/ssh,
-    /usr/local/lib, /var/lib/docker/volumes), or a directory directly in /home, /root, /media or
-    /mnt (a user's home, a mount point)."""
+    /usr/local/lib, /var/lib/docker/volumes), a directory directly in /home, /root, /media or
+    /mnt (a user's home, a mount point), or one directly in /var/lib, /var/cache, /var/log,
+    /var/spool or /var/opt (one program's own, such as /var/lib/dpkg)."""
     text = str(path or '')
     if not text.startswith('/'):
         return 'is not an absolute path'
@@ -286,6 +290,8 @@ def undeletable(path):
             return 'is inside %s, which belongs to the system' % tree
     if posixpath.dirname(norm) in HOME_DIRS:
         return 'is directly under %s (a home directory or a mount point)' % posixpath.dirname(norm)
+    if posixpath.dirname(norm) in PROGRAM_DIRS:
+        return 'is directly under %s (a directory of a program of its own)' % posixpath.dirname(norm)
     return ''
 
 

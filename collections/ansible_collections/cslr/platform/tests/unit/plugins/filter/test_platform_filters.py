@@ -221,6 +221,10 @@ def test_status_table_without_a_head_and_with_two():
     ('/home/alice/cslr-notebooks', ''),
     ('/mnt/data/cslr/ray-logs', ''),
     ('/opt/cslr/notebooks', ''),
+    ('/var/lib/dpkg', 'is directly under /var/lib (a directory of a program of its own)'),
+    ('/var/log/journal', 'is directly under /var/log (a directory of a program of its own)'),
+    ('/var/cache/apt', 'is directly under /var/cache (a directory of a program of its own)'),
+    ('/var/lib/cslr-platform/marimo', ''),
 ])
 def test_undeletable(path, why):
     assert undeletable(path) == why
