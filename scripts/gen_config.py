@@ -608,6 +608,10 @@ JOB_TEMPLATES = (
          description='Delete the rendezvous state of the named runs (both torch etcd backends), so a new job can '
                      'use the same --rdzv-id. No job of those runs may be running.',
          survey=('cslr_rendezvous_clean_runs',), required=('cslr_rendezvous_clean_runs',)),
+    dict(name='preflight', playbook='playbooks/preflight.yml', ask_limit_on_launch=True,
+         description='Read-only: validate the configuration and check every host of the limit for what would make '
+                     'the platform or a training job fail (addresses, torchrun ports, clocks, shared memory, RDMA, '
+                     'GPUs outside cslr_gpu_hosts), before a change window. site.yml runs the same checks first.'),
     dict(name='status', playbook='playbooks/status.yml', ask_limit_on_launch=True,
          description='Read-only: one table of every host (health, Ray role, running Ray version, GPUs, MLflow, '
                      'stacks), the Ray nodes alive against the inventory, the URLs.'),

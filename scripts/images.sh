@@ -71,7 +71,7 @@ declare -A STACK_ARGS=(
   [health]=""
   [marimo]="MARIMO_VERSION=0.16.5"
   [etcd]="ETCD_VERSION=3.5.16"
-  [torch]="TORCH_VERSION=2.13.0 PYTHON_ETCD_VERSION=0.4.5"
+  [torch]="TORCH_VERSION=2.13.0 PYTHON_ETCD_VERSION=0.4.5 RAY_VERSION=2.60.0"
   [host]="LAB_USER=labadmin"
   [registry]=""
   [browser]=""
@@ -91,7 +91,7 @@ declare -A STACK_UPSTREAM=(
   [health]=python:3.13-slim
   [marimo]=ghcr.io/marimo-team/marimo
   [etcd]=quay.io/coreos/etcd
-  [torch]="a PyTorch CPU job image, tests only"
+  [torch]="rayproject/ray:<version>-py311 + torch (the base of the lab job image)"
   [host]="a lab machine: sshd + a sudo user, lab only"
   [registry]="the lab registry (distribution 2.8), lab only"
   [browser]="a workstation with headless Chromium, tests only"
@@ -105,7 +105,7 @@ declare -A STACK_SMOKE=(
   [health]='python3 --version && python --version'
   [marimo]='marimo --version && python3 -c "from marimo._cli.cli import main"'
   [etcd]='etcd --version && etcdctl version && command -v etcd | grep -qx /usr/local/bin/etcd && command -v etcdctl | grep -qx /usr/local/bin/etcdctl'
-  [torch]='python3 -c "import torch, etcd, torch.distributed as d; assert d.is_gloo_available(); print(torch.__version__)" && torchrun --help >/dev/null'
+  [torch]='python3 -c "import torch, etcd, ray, torch.distributed as d; assert d.is_gloo_available(); print(torch.__version__, ray.__version__)" && torchrun --help >/dev/null'
   [host]='command -v sshd ssh-keygen sudo python3 >/dev/null && id labadmin && sudo -n -l -U labadmin | grep -q NOPASSWD && ! ls /etc/ssh/ssh_host_* 2>/dev/null && systemctl is-enabled ssh.service'
   [registry]='docker-registry --version && command -v htpasswd >/dev/null'
   [browser]='chromium --version'

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Write the inventory of a simulated lab with N hosts.
 
-Usage: scripts/lab_inventory.py N [--prefix cslr-lab] [--subnet 10.213.0] [--network cslr-lab] > hosts.yml
+Usage: scripts/lab_inventory.py N [--prefix cslr-lab] [--subnet 10.213.0] [--network cslr-lab] [--fabric] > hosts.yml
 
 Host i (1-based) is <prefix>-<i> at <subnet>.<10+i>. The first two hosts are head candidates
 (in that order), the first host runs MLflow, the first three (or the only one) run the rendezvous etcd. Used by `make lab` (LAB_HOSTS=N) and by
-molecule scenarios, so both build the same shape of inventory.
+molecule scenarios, so both build the same shape of inventory. --fabric adds a second network
+(<network>-fabric, the next /24): hosts 2 and up get a cslr_training_address there, and the last of
+them names its interface (eth1) too.
 """
 import argparse
 import sys
@@ -41,13 +43,30 @@ all:
 """
 
 
-def render(n, prefix, subnet, network, outsider=False, spares=0):
+FABRIC_VARS = """    # A second LAN (a "fabric" for NCCL/gloo, as a 100 GbE network beside the management LAN): the
+    # hosts with a cslr_training_address are attached to it at that address (playbooks/lab/create.yml).
+    lab_fabric_network_name: {network}-fabric
+    lab_fabric_network: {fabric}.0/24
+"""
+
+
+def render(n, prefix, subnet, network, outsider=False, spares=0, fabric=False):
     if n < 1 or n > 200:
         raise SystemExit("lab_inventory: host count must be between 1 and 200, got %d" % n)
     names = ["%s-%d" % (prefix, i) for i in range(1, n + 1)]
-    out = [TEMPLATE_HEAD.format(n=n, network=network, subnet=subnet)]
+    head = TEMPLATE_HEAD.format(n=n, network=network, subnet=subnet)
+    fabric_subnet = None
+    if fabric:
+        octets = subnet.split(".")
+        fabric_subnet = ".".join(octets[:2] + [str(int(octets[2]) + 1)])
+        head = head.replace("  children:\n", FABRIC_VARS.format(network=network, fabric=fabric_subnet) + "  children:\n")
+    out = [head]
     for i, name in enumerate(names, start=1):
         out.append("        %s:\n          cslr_cluster_address: %s.%d\n" % (name, subnet, 10 + i))
+        if fabric_subnet and i >= 2:
+            out.append("          cslr_training_address: %s.%d\n" % (fabric_subnet, 10 + i))
+            if i == n:
+                out.append("          cslr_training_interface: eth1\n")
     out.append("    cslr_ray_head_candidates:\n      hosts:\n")
     for name in names[:2]:
         out.append("        %s:\n" % name)
@@ -79,8 +98,10 @@ def main(argv=None):
                    help="add a host on the same network that is not in the cluster (group lab_outsiders)")
     p.add_argument("--spares", type=int, default=0,
                    help="add N more hosts outside the cluster (group lab_spares) that tests add to it later")
+    p.add_argument("--fabric", action="store_true",
+                   help="add a second network; hosts 2 and up get a cslr_training_address on it")
     a = p.parse_args(argv)
-    sys.stdout.write(render(a.count, a.prefix, a.subnet, a.network, a.outsider, a.spares))
+    sys.stdout.write(render(a.count, a.prefix, a.subnet, a.network, a.outsider, a.spares, a.fabric))
 
 
 if __name__ == "__main__":

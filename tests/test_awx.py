@@ -61,7 +61,7 @@ def test_installed_collection_is_the_one_found(installed):
 
 
 @pytest.mark.parametrize("playbook", ["site", "validate", "rolling_update", "teardown", "status", "mlflow_backup",
-                                      "mlflow_restore", "import_config"])
+                                      "mlflow_restore", "import_config", "preflight"])
 def test_installed_playbooks_parse_by_fqcn(installed, playbook):
     base, _colpath, env = installed
     res = run(os.path.join(BIN, "ansible-playbook"), "cslr.platform." + playbook, "--syntax-check",
@@ -103,7 +103,7 @@ def test_job_templates_cover_every_operation():
     playbooks = {t["playbook"] for t in TEMPLATES}
     assert playbooks == {"site.yml", "playbooks/rolling_update.yml", "playbooks/teardown.yml",
                          "playbooks/mlflow_backup.yml", "playbooks/mlflow_restore.yml", "playbooks/status.yml",
-                         "playbooks/logs.yml", "playbooks/smoke_test.yml",
+                         "playbooks/logs.yml", "playbooks/smoke_test.yml", "playbooks/preflight.yml",
                          "playbooks/rendezvous_clean.yml"}
     assert any(t["ask_limit_on_launch"] and t["playbook"] == "site.yml" for t in TEMPLATES)  # --limit rollout
     assert len({t["name"] for t in TEMPLATES}) == len(TEMPLATES)

@@ -77,4 +77,4 @@ def test_committed_lab_inventories_are_generated():
     lab = open(os.path.join(ROOT, "inventories", "lab", "hosts.yml")).read()
     assert lab == lab_inventory.render(3, "cslr-lab", "10.213.0", "cslr-lab")
     mol = open(os.path.join(ROOT, "molecule", "default", "inventory", "hosts.yml")).read()
-    assert mol == lab_inventory.render(3, "cslr-mol", "10.213.1", "cslr-mol", outsider=True, spares=1)
+    assert mol == lab_inventory.render(3, "cslr-mol", "10.213.1", "cslr-mol", outsider=True, spares=1, fabric=True)

@@ -119,6 +119,23 @@ def run_playbook(playbook, *args, **env_overrides):
     return res, recap
 
 
+def changed_tasks(stdout):
+    """The tasks of a playbook's output that reported a change, as 'TASK name: host' lines (for
+    assertion messages: a recap count alone does not say what changed)."""
+    import re
+
+    task, out = None, []
+    for line in stdout.splitlines():
+        m = re.match(r"^(TASK|RUNNING HANDLER) \[(.*)\]", line)
+        if m:
+            task = m.group(2)
+            continue
+        m = re.match(r"^changed: \[([^\]]+)\]", line)
+        if m:
+            out.append("%s: %s" % (task, m.group(1)))
+    return out
+
+
 def run_site(*args):
     """Run the checkout's site.yml against CSLR_TEST_INVENTORY; returns (result, {host: changed})."""
     return run_playbook("site.yml", *args)

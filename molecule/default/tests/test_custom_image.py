@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from cslr_testinfra import Lab, run_site
+from cslr_testinfra import Lab, changed_tasks, run_site
 
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
@@ -69,7 +69,7 @@ def test_a_custom_ray_image_builds_ships_and_runs_on_every_host():
         # A rerun builds again from the cache (same ID) and changes nothing.
         res, recap = run_site("-e", build_vars(image, ctx))
         assert res.returncode == 0, res.stdout[-5000:]
-        assert set(recap.values()) == {0}, recap
+        assert set(recap.values()) == {0}, (recap, changed_tasks(res.stdout))
     finally:
         res, _ = run_site()
         assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]

@@ -116,7 +116,9 @@ def test_ray_node_uses_host_network_and_pinned_ports(name):
     inspect = json.loads(host.check_output("docker inspect %s-ray" % PREFIX))[0]
     assert inspect["HostConfig"]["NetworkMode"] == "host"
     assert inspect["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-    assert inspect["HostConfig"]["ShmSize"] == 512 * 1024 * 1024
+    # cslr_ray_shm_size (512m, the object store's), plus cslr_training_shm_size (2g) on training hosts
+    training = 2048 if LAB.var(name, "cslr_training_enabled") else 0
+    assert inspect["HostConfig"]["ShmSize"] == (512 + training) * 1024 * 1024
     assert inspect["HostConfig"]["Memory"] == 2 * 1024 ** 3
     # raylet listens on the pinned node manager port on the cluster address
     listening = host.check_output("docker exec %s-ray sh -c 'cat /proc/net/tcp'" % PREFIX)

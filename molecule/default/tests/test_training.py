@@ -1,26 +1,35 @@
 """Elastic training on the simulated hosts (docs/training.md).
 
 Rendezvous: the etcd members on cslr_rendezvous_hosts form one healthy cluster with the v2 API.
-A real torch.distributed elastic rendezvous (torchrun --rdzv-backend=etcd-v2, torch 2.13 CPU from
-the cslr-lab/torch image) runs across two hosts: each torchrun runs in a host's network namespace
-(`docker run --network container:HOST` on the controller's engine) with that host's
-/etc/cslr/training.env. So it uses the derived GLOO_SOCKET_IFNAME, the rendezvous endpoint, and
-the ports the host's firewall and kernel port range allow. Both processes must see world size 2
-and all-reduce 1 + 2 = 3. Reusing the run id of a finished job fails (torch closed that
-rendezvous). playbooks/rendezvous_clean.yml lists and removes its state, and the same id then works
-again. The outsider (same LAN, not in the cluster) reaches neither etcd nor the training ports.
-Training hosts: the checkpoint directory, the free-space check, retention, the S3 secrets (root-only
-env file, in the Ray container, never in logs or training.env), the kernel port range.
+Jobs run the way a user runs them: `sudo cslr-train ... -- torchrun ...` over SSH on two hosts at
+once, in the job image the platform built from the collection's recipe (torch 2.13 CPU, Ray,
+python-etcd), pushed to the lab registry and pulled by the training hosts that run the jobs. cslr-train gives the
+job the host network, the host's /etc/cslr/training.env, the ulimits and the /dev/shm of the
+configuration. Hosts 2 and 3 have a second "fabric" network (cslr_training_address; host 3 names
+its interface too), so NCCL/gloo use eth1 there: gloo's payload must leave through it. Two
+rendezvous backends: c10d on one of the job's hosts, and etcd-v2 on the platform's etcd. Both
+processes must see world size 2 and all-reduce 1 + 2 = 3 and an 8 MiB payload. Reusing the run id
+of a finished etcd-v2 job fails (torch closed that rendezvous). playbooks/rendezvous_clean.yml lists
+and removes its state, and the same id then works again. The outsider (same LAN, not in the
+cluster) reaches neither etcd nor the training ports. Preflight: an address not held, an interface
+that does not hold it, torchrun's port taken by another process and an unsynchronised clock each
+stop the run before any change, naming the host, the variable and the fix. Training hosts: the
+checkpoint directory, the free-space check, retention, the S3 secrets (root-only env file, in the
+Ray container, never in logs or training.env), the kernel port range.
 """
+import base64
+import ctypes
 import json
 import os
+import resource
+import struct
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from cslr_testinfra import ROOT, Lab, run_playbook
+from cslr_testinfra import ROOT, SSH_KEY, Lab, run_playbook
 
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
@@ -28,14 +37,20 @@ MEMBERS = LAB.group("cslr_rendezvous_hosts")
 OUTSIDER = (LAB.group("lab_outsiders") or [None])[0]
 HV = LAB.hostvars[HOSTS[0]]
 PROJECT = HV["cslr_project_name"]
-TORCH_IMAGE = "cslr-lab/torch:2.13.0"
+JOB_HOSTS = [h for h in HOSTS if LAB.hostvars[h].get("cslr_training_image")]
+JOB_IMAGE = LAB.hostvars[JOB_HOSTS[0]]["cslr_training_image"] if JOB_HOSTS else None
 JOBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jobs")
+HOST_JOBS = "/opt/cslr-test-jobs"
+C10D_PORT = HV.get("cslr_training_c10d_port", 29400)
+ULIMITS = HV.get("cslr_training_ulimits", {"memlock": -1, "stack": 67108864})
+SHM_MIB = 2048  # cslr_training_shm_size default 2g
+RAY_SHM_MIB = 512  # the lab's cslr_ray_shm_size
 S3_SECRET = HV["cslr_checkpoint_s3_secret_access_key"]
 CLIENT_PORT = HV.get("cslr_rendezvous_client_port", 2379)
 MASTER_PORT = HV.get("cslr_training_master_port", 29500)
 RANGE = (HV.get("cslr_training_min_port", 40000), HV.get("cslr_training_max_port", 49999))
 RANGE_PORT = 45000  # inside that range
-TRAINER_PREFIX = "cslr-test-torch-"
+TRAINER_LABEL = "org.cslr.training.job=true"
 
 CONNECT = ("import socket, sys\n"
            "try:\n"
@@ -66,41 +81,59 @@ def v2_key(path):
     return res.rc, res.stdout
 
 
+def flat(res):
+    """A run's output with YAML's line folding and quote doubling undone, for matching messages."""
+    return " ".join((res.stdout + res.stderr).replace("''", "'").split())
+
+
+def training_address(name):
+    return LAB.hostvars[name].get("cslr_training_address") or LAB.address(name)
+
+
 def remove_trainers():
-    names = subprocess.run(["docker", "ps", "-aq", "--filter", "name=" + TRAINER_PREFIX],
-                           capture_output=True, text=True).stdout.split()
-    if names:
-        subprocess.run(["docker", "rm", "-f"] + names, capture_output=True)
+    """Job containers cslr-train left on the hosts (an aborted run)."""
+    for name in HOSTS:
+        LAB.host(name).run("docker ps -aq --filter label=%s | xargs -r docker rm -f", TRAINER_LABEL)
+
+
+def ssh_argv(name):
+    argv = ["ssh", "-i", SSH_KEY, "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ConnectTimeout=10"]
+    for option in LAB.ssh_options(name):
+        argv += ["-o", option]
+    return argv + [LAB.ssh_target(name)]
+
+
+def torch_job(run_id, hosts, backend, timeout=240):
+    """`sudo cslr-train ... torchrun` on each host at once over SSH, as a user runs a job;
+    [(host, rc, output, json or None)]. backend: etcd-v2 (the platform's etcd, CSLR_RDZV_ENDPOINT)
+    or c10d (the store on the first host, at its cluster address)."""
+    procs = []
+    for name in hosts:
+        env = training_env(name)
+        # c10d: the store on the first host, at the address its name resolves to (its cluster address).
+        endpoint = (env["CSLR_RDZV_ENDPOINT"] if backend == "etcd-v2"
+                    else "%s:%s" % (LAB.address(hosts[0]), C10D_PORT))
+        command = ("sudo timeout %d cslr-train -v %s:/jobs:ro -e EXPECTED_WORLD_SIZE=%d -- torchrun --nnodes=%d "
+                   "--nproc-per-node=1 --rdzv-backend=%s --rdzv-endpoint=%s --rdzv-id=%s --local-addr=%s "
+                   "/jobs/elastic_allreduce.py" % (timeout - 10, HOST_JOBS, len(hosts), len(hosts), backend, endpoint,
+                                                   run_id, env["CSLR_TRAINING_ADDRESS"]))
+        procs.append((name, subprocess.Popen(ssh_argv(name) + [command], stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True)))
+    results = []
+    for name, proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        results.append((name, proc.returncode, out, json.loads(lines[-1]) if lines else None))
+    remove_trainers()
+    return results
 
 
 def elastic_job(run_id, hosts, timeout=240):
-    """Run torchrun on each host at once (etcd-v2 rendezvous); [(host, rc, output, json or None)]."""
-    procs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in hosts:
-            env = training_env(name)
-            env_file = os.path.join(tmp, name + ".env")
-            with open(env_file, "w") as handle:
-                handle.write("".join("%s=%s\n" % kv for kv in sorted(env.items())))
-            cmd = ["docker", "run", "--rm", "--name", TRAINER_PREFIX + name, "--network", "container:" + name,
-                   "--env-file", env_file, "-e", "EXPECTED_WORLD_SIZE=%d" % len(hosts),
-                   "-v", JOBS + ":/jobs:ro", TORCH_IMAGE,
-                   "timeout", str(timeout - 10), "torchrun", "--nnodes=%d" % len(hosts), "--nproc-per-node=1",
-                   "--rdzv-backend=etcd-v2", "--rdzv-endpoint=" + env["CSLR_RDZV_ENDPOINT"],
-                   "--rdzv-id=" + run_id, "--local-addr=" + env["CSLR_CLUSTER_ADDRESS"],
-                   "/jobs/elastic_allreduce.py"]
-            procs.append((name, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
-        results = []
-        for name, proc in procs:
-            try:
-                out, _ = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, _ = proc.communicate()
-            lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-            results.append((name, proc.returncode, out, json.loads(lines[-1]) if lines else None))
-    remove_trainers()
-    return results
+    return torch_job(run_id, hosts, "etcd-v2", timeout)
 
 
 def assert_job_ok(results):
@@ -110,8 +143,13 @@ def assert_job_ok(results):
         assert data["world_size"] == 2 and data["sum"] == 3 and data["ok"], report
         env = training_env(name)
         assert data["gloo_socket_ifname"] == env["GLOO_SOCKET_IFNAME"], report
-        # gloo's interface carries the host's cluster address: derived, not typed.
-        assert data["ifname_addr"] == LAB.address(name), report
+        # gloo's interface carries the host's training address (the fabric on hosts 2 and 3), and
+        # the payload left through it.
+        assert data["ifname_addr"] == training_address(name), report
+        assert data["ifname_tx_bytes"] >= data["payload_bytes"] // 2, report
+        # cslr-train's limits and /dev/shm, as the job sees them.
+        assert data["memlock"] == ULIMITS["memlock"] and data["stack"] == ULIMITS["stack"], report
+        assert data["shm_bytes"] == SHM_MIB * 1048576, report
         # The store port torchrun's agent picked at random is inside the port range the firewall
         # opens: the kernel's ephemeral range was set to it.
         assert RANGE[0] <= int(data["master_port"]) <= RANGE[1], report
@@ -120,10 +158,16 @@ def assert_job_ok(results):
 
 @pytest.fixture(scope="module")
 def trainers():
-    subprocess.run(["docker", "image", "inspect", TORCH_IMAGE], check=True, capture_output=True)
     remove_trainers()
+    with open(os.path.join(JOBS, "elastic_allreduce.py"), "rb") as handle:
+        job = base64.b64encode(handle.read()).decode()
+    for name in HOSTS:
+        LAB.host(name).check_output("mkdir -p %s && echo %s | base64 -d > %s/elastic_allreduce.py",
+                                    HOST_JOBS, job, HOST_JOBS)
     yield HOSTS[1:3]
     remove_trainers()
+    for name in HOSTS:
+        LAB.host(name).run("rm -rf %s", HOST_JOBS)
 
 
 # ------------------------------------------------------------------ rendezvous stack
@@ -145,11 +189,16 @@ def test_v2_api_serves_the_keyspace():
     assert rc == 0 and json.loads(body)["action"] == "get", body
 
 
-def test_training_env_names_the_cluster_interface():
+def test_training_env_names_the_training_interface():
+    assert [h for h in HOSTS if LAB.hostvars[h].get("cslr_training_address")], "the lab has no fabric network"
     for name in HOSTS:
-        iface = LAB.host(name).check_output("ip -o -4 addr show to %s", LAB.address(name)).split()[1]
+        iface = LAB.host(name).check_output("ip -o -4 addr show to %s", training_address(name)).split()[1]
         env = training_env(name)
         assert env["GLOO_SOCKET_IFNAME"] == iface and env["NCCL_SOCKET_IFNAME"] == "=" + iface, env
+        assert iface == LAB.hostvars[name].get("cslr_training_interface", iface)
+        assert env["CSLR_TRAINING_ADDRESS"] == training_address(name), env
+        # c10d's store: on the first training host, at the address its name resolves to.
+        assert env["CSLR_C10D_ENDPOINT"] == "%s:%s" % (LAB.address(HOSTS[0]), C10D_PORT), env
         assert env["CSLR_RDZV_ENDPOINT"] == "%s:%s" % (LAB.address(MEMBERS[0]), CLIENT_PORT), env
         assert env["CSLR_RDZV_BACKEND"] == "etcd-v2"
         assert "AWS_SECRET_ACCESS_KEY" not in env and S3_SECRET not in str(env), env
@@ -158,6 +207,45 @@ def test_training_env_names_the_cluster_interface():
 
 
 # ------------------------------------------------------------------ torch across two hosts
+
+def kib(limit):
+    """A limit in bytes as `ulimit -l`/`-s` prints it."""
+    return "unlimited" if limit == -1 else str(limit // 1024)
+
+
+def test_cslr_train_and_the_job_image_on_the_training_hosts_that_have_one():
+    assert JOB_HOSTS == HOSTS[1:3], JOB_HOSTS  # the lab's host_vars: the hosts the jobs run on
+    for name in HOSTS:
+        assert LAB.host(name).file("/usr/local/bin/cslr-train").mode == 0o755, name
+    for name in JOB_HOSTS:
+        host = LAB.host(name)
+        wrapper = host.file("/usr/local/bin/cslr-train")
+        assert wrapper.mode == 0o755 and wrapper.user == "root", name
+        labels = json.loads(host.check_output("docker image inspect -f '{{json .Config.Labels}}' %s", JOB_IMAGE))
+        assert labels["org.cslr.training.torch"] == "2.13.0" and labels["org.cslr.training.variant"] == "cpu", labels
+        printed = host.check_output("cslr-train --print -- true")
+        for flag in ("--network host", "--shm-size %dm" % SHM_MIB,
+                     "--ulimit memlock=%d:%d" % (ULIMITS["memlock"], ULIMITS["memlock"]),
+                     "--ulimit stack=%d:%d" % (ULIMITS["stack"], ULIMITS["stack"]), "--env-file /etc/cslr/training.env"):
+            assert flag in printed, (name, printed)
+        versions = json.loads(host.check_output("cslr-train -- python3 /opt/cslr/cslr_training_versions.py"))
+        assert versions["torch"] == "2.13.0+cpu" and versions["python_etcd"] and versions["ray"] == "2.60.0", versions
+
+
+def test_ray_containers_of_training_hosts_get_the_limits_and_shm():
+    for name in HOSTS:
+        host = LAB.host(name)
+        cfg = json.loads(host.check_output("docker inspect -f '{{json .HostConfig}}' %s-ray", PROJECT))
+        limits = {u["Name"]: (u["Soft"], u["Hard"]) for u in cfg["Ulimits"] or []}
+        assert limits == {k: (v, v) for k, v in ULIMITS.items()}, (name, limits)
+        assert cfg["ShmSize"] == (RAY_SHM_MIB + SHM_MIB) * 1048576, (name, cfg["ShmSize"])
+        inside = host.check_output("docker exec %s-ray sh -c 'ulimit -l; ulimit -s'", PROJECT).split()
+        assert inside == [kib(ULIMITS["memlock"]), kib(ULIMITS["stack"])], (name, inside)
+
+
+def test_c10d_job_across_two_hosts_on_the_fabric(trainers):
+    assert_job_ok(torch_job("cslr-c10d-%d" % time.time(), trainers, "c10d"))
+
 
 def test_elastic_rendezvous_across_two_hosts_then_stale_state_cleaned(trainers):
     run_id = "cslr-test-%d" % time.time()
@@ -217,6 +305,16 @@ def test_cluster_hosts_reach_etcd_and_training_ports(training_listeners):
         assert reachable(HOSTS[0], LAB.address(training_listeners), port), port
 
 
+def test_preflight_stops_site_yml_when_torchruns_port_is_taken(training_listeners):
+    res, recap = run_playbook("site.yml", "--limit", training_listeners)
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert "%s: torchrun's ports are taken: port %s (pid " % (training_listeners, MASTER_PORT) in out, out[-3000:]
+    assert "http.server" in out and "cslr_training_master_port" in out, out[-3000:]
+    # Stopped in the preflight: nothing changed on the host.
+    assert recap.get(training_listeners) == 0, out[-3000:]
+
+
 def test_outsider_reaches_neither_etcd_nor_training_ports(training_listeners):
     assert OUTSIDER, "the inventory has no host in lab_outsiders to test from"
     for name in MEMBERS:
@@ -255,3 +353,65 @@ def test_too_little_free_space_stops_the_run_naming_host_and_variable():
     assert res.returncode != 0, out[-3000:]
     assert "%s: cslr_checkpoint_dir" % name in out and "cslr_checkpoint_min_free 900t" in out, out[-3000:]
     assert S3_SECRET not in out
+
+
+# ------------------------------------------------------------------ preflight
+
+def kernel_clock_synchronised():
+    """What adjtimex(2) says of this machine's clock, which the simulated hosts share."""
+    buf = ctypes.create_string_buffer(512)
+    rc = ctypes.CDLL(None).adjtimex(buf)
+    return rc != 5 and not struct.unpack_from("i", buf, 40)[0] & 0x40
+
+
+def overlay(directory, host, **host_vars):
+    """A second inventory source giving `host` other variables (later sources win)."""
+    path = os.path.join(str(directory), "overlay.yml")
+    with open(path, "w") as handle:
+        json.dump({"all": {"hosts": {host: host_vars}}}, handle)
+    return path
+
+
+def test_preflight_stops_on_an_address_no_interface_holds(tmp_path):
+    name = HOSTS[-1]
+    assert LAB.hostvars[name].get("cslr_training_interface") == "eth1"
+    res, recap = run_playbook("playbooks/preflight.yml", "-i", overlay(tmp_path, name, cslr_training_address="10.213.2.99"),
+                              "--limit", name)
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert "%s: cslr_training_address 10.213.2.99 is held by no interface of the host" % name in out, out[-3000:]
+    assert ("%s: cslr_training_interface eth1 does not hold the training address 10.213.2.99 (it holds %s)"
+            % (name, training_address(name))) in out, out[-3000:]
+    assert recap.get(name) == 0
+
+
+def test_preflight_refuses_limits_the_machine_cannot_give():
+    # The lab's hosts lack CAP_SYS_RESOURCE: the default (unlimited locked memory) cannot be given
+    # to a container there, and the preflight says so before anything changes.
+    name = HOSTS[0]
+    hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]  # this machine's, which the hosts share
+    res, recap = run_playbook("playbooks/preflight.yml", "--limit", name,
+                              "-e", json.dumps({"cslr_training_ulimits": {"memlock": -1, "stack": 67108864}}))
+    out = flat(res)
+    if hard == resource.RLIM_INFINITY:
+        assert res.returncode == 0, out[-3000:]
+        return
+    assert res.returncode != 0, out[-3000:]
+    assert ("%s: cslr_training_ulimits memlock -1 (unlimited) is more than this machine allows (hard limit %d"
+            % (name, hard)) in out, out[-3000:]
+    assert recap.get(name) == 0
+
+
+def test_preflight_checks_the_clock_as_cslr_time_sync_asks():
+    name = HOSTS[0]
+    res, _recap = run_playbook("playbooks/preflight.yml", "--limit", name, "-e", "cslr_time_sync=check")
+    out = flat(res)
+    if kernel_clock_synchronised():
+        assert res.returncode == 0 and "not synchronised" not in out, out[-3000:]
+    else:
+        assert res.returncode != 0, out[-3000:]
+        assert "%s: the clock is not synchronised" % name in out, out[-3000:]
+        assert "container shares its machine's clock" in out and "cslr_time_sync: warn" in out, out[-3000:]
+        # The lab's own setting (warn) goes on, saying so.
+        res, _recap = run_playbook("playbooks/preflight.yml", "--limit", name)
+        assert res.returncode == 0 and "WARNING: %s: the clock is not synchronised" % name in flat(res), res.stdout[-3000:]

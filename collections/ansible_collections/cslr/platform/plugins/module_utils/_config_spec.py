@@ -466,10 +466,60 @@ VARIABLES = (
     Var('cslr_training_max_port', **dict(_PORT, default=49999, description='Last port of the training port range '
                                          '(see `cslr_training_min_port`).',
                                          owner='training')),
-    Var('cslr_training_set_port_range', 'bool', True, 'Set the kernel\'s ephemeral port range '
+    Var('cslr_training_set_port_range', 'bool', None, 'Set the kernel\'s ephemeral port range '
         '(`net.ipv4.ip_local_port_range`) of training hosts to `cslr_training_min_port` - `cslr_training_max_port`, '
-        'so the ports NCCL, gloo and torchrun bind at random fall inside the opened range. false: keep the '
-        'kernel\'s range (then jobs must pick their ports inside the opened range themselves).', 'training'),
+        'so the ports NCCL, gloo and torchrun bind at random (every rendezvous backend: the workers\' master port, '
+        'NCCL\'s and gloo\'s sockets) fall inside the range the firewall opens. This narrows the range every '
+        'outgoing connection of the host takes its local port from (Linux default 32768-60999); the validator '
+        'refuses a range of fewer than 4096 ports. null: when `cslr_firewall_enabled` (without the firewall every '
+        'port is reachable and the kernel\'s range is kept). false: keep the kernel\'s range (with the firewall on, '
+        'jobs must then pick their ports inside the opened range themselves).', 'training', nullable=True),
+    Var('cslr_training_address', 'str', None, 'Address NCCL and gloo use on this host: the host\'s address on a '
+        'faster fabric network (e.g. 100 GbE or IPoIB beside a 1 GbE management LAN). Its interface becomes '
+        '`NCCL_SOCKET_IFNAME`/`GLOO_SOCKET_IFNAME`, it is `CSLR_TRAINING_ADDRESS` for `--local-addr`, and the '
+        'firewall opens the training ports to every training host\'s training address. null: '
+        '`cslr_cluster_address`.', 'training', scope='host', fmt='ipv4', nullable=True, example='10.213.2.12'),
+    Var('cslr_training_interface', 'str', None, 'Network interface for NCCL and gloo on this host, overriding the '
+        'one derived from `cslr_training_address`; the preflight checks it exists and holds that address. null: '
+        'the interface that holds `cslr_training_address`.', 'training', scope='host', nullable=True,
+        example='ens1f0'),
+    Var('cslr_training_ulimits', 'dict', {'memlock': -1, 'stack': 67108864}, 'Resource limits (`ulimit` names: '
+        'memlock, stack, nofile, core, nproc; a whole number, -1 for unlimited) of the Ray containers and of the '
+        'job containers `cslr-train` starts on training hosts. NCCL needs unlimited locked memory for RDMA and '
+        'pinned buffers; PyTorch\'s DataLoader workers and deep models want a 64 MiB stack.', 'training',
+        scope='host'),
+    Var('cslr_training_shm_size', 'str', '2g', 'Shared memory (/dev/shm) for jobs on training hosts, on top of '
+        'Ray\'s object store: added to the Ray container\'s /dev/shm (`cslr_ray_shm_size`, 80% of which is the '
+        'object store) and the size of a `cslr-train` job container\'s /dev/shm (NCCL\'s intra-node buffers, '
+        'DataLoader workers). The preflight refuses a host whose memory is smaller than both together.', 'training',
+        scope='host', fmt='memory'),
+    Var('cslr_training_ipc', 'str', 'private', 'IPC namespace of `cslr-train` job containers: `private` (their own '
+        '/dev/shm of `cslr_training_shm_size`) or `host` (the host\'s /dev/shm and IPC, as `docker run --ipc=host`; '
+        'what NVIDIA\'s containers recommend for several GPU processes per host).', 'training', scope='host',
+        choices=['private', 'host']),
+    Var('cslr_training_rdma', 'bool', None, 'Give the Ray and job containers the host\'s RDMA devices '
+        '(/dev/infiniband, capability IPC_LOCK) and set `NCCL_IB_HCA` to the host\'s InfiniBand/RoCE adapters '
+        '(/sys/class/infiniband). null: when the host has /dev/infiniband. true: the preflight refuses a host '
+        'without it.', 'training', scope='host', nullable=True),
+    Var('cslr_training_nccl_env', 'dict', {}, 'Extra variables for training jobs (names starting NCCL_, GLOO_, '
+        'TORCH_, TORCHELASTIC_, CUDA_ or UCX_), e.g. `{NCCL_IB_GID_INDEX: 3, NCCL_P2P_DISABLE: 1, NCCL_DEBUG: '
+        'WARN}` (true/false are written as 1/0, as NCCL reads them): in the Ray containers, '
+        '/etc/cslr/training.env and job containers; they override the derived ones (`NCCL_SOCKET_IFNAME`, '
+        '`NCCL_IB_HCA`).', 'training', scope='host'),
+    Var('cslr_training_image', 'str', None, 'Job image of training hosts (Ray + torch + python-etcd, e.g. built '
+        'from the collection\'s roles/training/files/job-image/Dockerfile through `cslr_images_build`): pulled '
+        'or loaded on every training host, the default image of `cslr-train`. Its labels must agree across the '
+        'training hosts of a run (torch version everywhere, torch build variant such as cu128 on GPU hosts; the '
+        'torch build fixes its NCCL): checked after the images are in place. null: no job image; `cslr-train` '
+        'then needs `CSLR_TRAINING_IMAGE`.', 'training', scope='host', fmt='image',
+        nullable=True),
+    Var('cslr_time_sync', 'str', 'manage', 'Clock synchronisation of the hosts, which etcd\'s leases, '
+        'checkpoint retention by age and MLflow\'s run times rely on. `manage`: on a host without an NTP client '
+        '(chrony, systemd-timesyncd, ntpd) install and start systemd-timesyncd, then require a synchronised '
+        'clock; `check`: only require a synchronised clock (the preflight stops the run naming the host); '
+        '`warn`: print a warning. A container (a simulated host) never gets a time daemon: it shares its '
+        'machine\'s clock, so only the check applies there.', 'training', scope='host',
+        choices=['manage', 'check', 'warn']),
     Var('cslr_checkpoint_dir', 'str', '/var/lib/cslr-platform/checkpoints', 'Local checkpoint directory of '
         'training hosts (e.g. an NVMe mount point), created with the owner, group and mode below and mounted at '
         'the same path in the Ray container (`CSLR_CHECKPOINT_DIR`).', 'training', scope='host', fmt='path'),

@@ -882,6 +882,74 @@ def check_training(cfg, out):
                     'set both S3 credentials (in Ansible Vault), or neither')
 
 
+_ULIMITS = ('memlock', 'stack', 'nofile', 'core', 'nproc')
+_JOB_ENV = re.compile(r'^(NCCL|GLOO|TORCH|TORCHELASTIC|CUDA|UCX)_[A-Z0-9_]+$')
+_IFNAME = re.compile(r'^[A-Za-z0-9_.:@-]{1,15}$')
+MIN_EPHEMERAL_PORTS = 4096
+
+
+def _training_hosts(cfg):
+    gpu = set(cfg.groups.get('cslr_gpu_hosts', ()))
+    out = []
+    for host in cfg.cluster:
+        enabled = cfg.get(host, 'cslr_training_enabled')
+        if (host in gpu) if enabled is None else _enabled(enabled):
+            out.append(host)
+    return out
+
+
+def check_training_runtime(cfg, out):
+    """The training hosts' container settings, fabric addresses and the kernel port range."""
+    hosts = _training_hosts(cfg)
+    seen = {}
+    for host in hosts:
+        limits = cfg.get(host, 'cslr_training_ulimits')
+        if isinstance(limits, dict):
+            for name, value in sorted(limits.items()):
+                if name not in _ULIMITS:
+                    close = difflib.get_close_matches(str(name), _ULIMITS, n=1)
+                    out.add([host], 'cslr_training_ulimits', limits, 'names %s, not a limit Docker sets' % show(name),
+                            'use %s' % (close[0] if close else ', '.join(_ULIMITS)))
+                elif isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                    out.add([host], 'cslr_training_ulimits', limits, '%s = %s is not a whole number or -1' % (
+                        name, show(value)), 'write e.g. %s: -1 (unlimited) or %s: 67108864' % (name, name))
+                elif name == 'nofile' and value == -1:
+                    out.add([host], 'cslr_training_ulimits', limits, 'nofile = -1: the kernel has no unlimited open '
+                            'files (its ceiling is fs.nr_open), so no container with it would start',
+                            'write a number, e.g. nofile: 1048576')
+        env = cfg.get(host, 'cslr_training_nccl_env')
+        if isinstance(env, dict):
+            for name, value in sorted(env.items()):
+                if not isinstance(name, str) or not _JOB_ENV.match(name):
+                    out.add([host], 'cslr_training_nccl_env', env, '%s is not a NCCL_/GLOO_/TORCH_/TORCHELASTIC_/'
+                            'CUDA_/UCX_ variable' % show(name), 'set other variables in the job itself')
+                elif isinstance(value, (dict, list)) or value is None:
+                    out.add([host], 'cslr_training_nccl_env', env, '%s = %s is not a single value' % (
+                        name, show(value)), 'write a string or a number')
+        iface = cfg.get(host, 'cslr_training_interface')
+        if iface is not None and not (isinstance(iface, str) and _IFNAME.match(iface)):
+            out.add([host], 'cslr_training_interface', iface, 'is not a network interface name (1-15 characters)',
+                    'write the name `ip -br addr` shows, e.g. ens1f0, or null')
+        address = cfg.get(host, 'cslr_training_address') or cfg.get(host, 'cslr_cluster_address')
+        if isinstance(address, str) and address:
+            seen.setdefault(address, []).append(host)
+    for address, owners in sorted(seen.items()):
+        if len(owners) > 1:
+            out.add(owners, 'cslr_training_address', address, 'is the training address of %d hosts' % len(owners),
+                    'give each training host its own address (cslr_training_address in host_vars)')
+    if not hosts:
+        return
+    setting = cfg.global_value('cslr_training_set_port_range')
+    narrow = _enabled(cfg.global_value('cslr_firewall_enabled')) if setting is None else _enabled(setting)
+    low, high = cfg.global_value('cslr_training_min_port'), cfg.global_value('cslr_training_max_port')
+    if narrow and isinstance(low, int) and isinstance(high, int) and 0 < high - low + 1 < MIN_EPHEMERAL_PORTS:
+        out.add([], 'cslr_training_min_port', low, 'with cslr_training_max_port %d leaves %d ephemeral ports to '
+                'every connection of the training hosts (the kernel range is set to it: '
+                'cslr_training_set_port_range), fewer than %d' % (high, high - low + 1, MIN_EPHEMERAL_PORTS),
+                'widen the range to at least %d ports, e.g. 40000-49999, or set cslr_training_set_port_range: false'
+                % MIN_EPHEMERAL_PORTS)
+
+
 _REGISTRY = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$')
 
 
@@ -1056,6 +1124,7 @@ def validate_all(hostvars, groups, external=(), job_vars=None):
     check_ray_versions(cfg, out)
     check_rendezvous(cfg, out)
     check_training(cfg, out)
+    check_training_runtime(cfg, out)
     check_registry(cfg, out)
     check_image_builds(cfg, out)
     check_docker(cfg, out)
