@@ -1,7 +1,8 @@
 """site.yml run the way AWX runs it: through ansible-runner (AWX's engine), by FQCN
 (`cslr.platform.site`) from the collection built and installed into a fresh collections path,
 against the converged scenario hosts. Per-host results are read from the job events, as AWX
-reads them: every host ok, nothing changed (the scenario is converged), nothing failed.
+reads them: every host ok, nothing changed (the scenario is converged), nothing failed, and
+every container kept (the same IDs before and after: a settled rerun recreates nothing).
 At -vvv: no secret of the scenario's vault appears in the output, the job events or any file
 runner wrote (AWX keeps all three).
 Runs first in verify (file name), while the cluster is as the converge left it."""
@@ -69,6 +70,7 @@ def test_site_through_ansible_runner_by_fqcn(tmp_path):
     project.mkdir()
     (tmp_path / "runner").mkdir()
     colpath = project_with_installed_collection(str(project))
+    before = LAB.container_ids()
     envvars = {"ANSIBLE_CONFIG": str(project / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": colpath,
                "ANSIBLE_NOCOLOR": "1", "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
     runner = ansible_runner.run(
@@ -103,6 +105,7 @@ def test_site_through_ansible_runner_by_fqcn(tmp_path):
     assert sorted(h for h in stats["ok"] if h in hosts) == hosts, stats
     assert not stats["failures"] and not stats["dark"], stats
     assert not {h: n for h, n in stats["changed"].items() if n}, "a converged platform must not change: %s" % stats
+    assert LAB.container_ids() == before, "a settled rerun recreated a container"
     failed = [e for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")]
     assert not failed, [(e["event_data"]["host"], e["event_data"]["task"]) for e in failed]
     # Every host reported the Ray node task and the health stack of its own (per-host events).

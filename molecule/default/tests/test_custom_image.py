@@ -1,8 +1,15 @@
-"""Custom images (cslr_images_build, the original `ws up --build`): a small Dockerfile on top of
-the lab Ray image is built once on the controller, pushed to the lab registry, pulled by every
-host and run as the Ray image (the cluster whole on it, the file it adds inside every node); an
-image whose Ray is another version is refused after the build, before any host changes. The
-cluster is back on the stock image afterwards."""
+"""Custom images (cslr_images_build, the original `ws up --build`) and the rotation of the Ray
+token, which share three restarts of the whole cluster:
+  1. a run with a new token restarts every node: the cluster is whole, the old token is refused,
+     the new one submits a job that runs;
+  2. a run back on the generated token that also names a custom image (a small Dockerfile on top
+     of the lab Ray image, built once on the controller, pushed to the lab registry, pulled by
+     every host): every node runs it (the file it adds is inside), the cluster is whole, the
+     generated token works again and the rotated one is refused;
+  3. a run back on the stock image: every node runs it, the cluster is whole.
+That a rerun of a build from Docker's cache changes nothing is the molecule idempotence step's:
+the lab's converge builds the job image the same way (cslr_images_build). An image whose Ray is
+another version is refused after the build, before any host changes."""
 import json
 import os
 import subprocess
@@ -11,7 +18,9 @@ import uuid
 
 import pytest
 
-from cslr_testinfra import Lab, changed_tasks, run_site
+from cslr_testinfra import Lab, run_site
+
+import test_ray_auth as auth
 
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
@@ -47,18 +56,47 @@ def ray_container_ids():
     return {h: LAB.host(h).check_output("docker inspect -f '{{.Id}}' %s-ray", PREFIX).strip() for h in HOSTS}
 
 
+def ray_started():
+    return {h: LAB.host(h).check_output("docker inspect -f '{{.State.StartedAt}}' %s-ray", PREFIX).strip()
+            for h in HOSTS}
+
+
+def alive_nodes():
+    host = LAB.host(HOSTS[0])
+    out = host.check_output("docker exec %s-ray python3 -c %s", PREFIX,
+                            "import ray, json; ray.init(address='auto', logging_level='ERROR'); "
+                            "print(json.dumps(sorted(n['NodeManagerAddress'] for n in ray.nodes() if n['Alive'])))")
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def cleanup(image):
     subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
     for name in HOSTS:
         LAB.host(name).run("docker rmi %s", image)
 
 
-def test_a_custom_ray_image_builds_ships_and_runs_on_every_host():
+def test_rotation_then_a_custom_image_then_back_each_restarts_every_node():
+    generated = LAB.ray_token()
+    rotated = "rotated" + "Q7" * 20
+    expected = sorted(LAB.address(h) for h in HOSTS)
+    jobs_url = "http://%s:%s/api/jobs/" % (auth.head_address(), auth.DASHBOARD_PORT)
     marker = uuid.uuid4().hex[:8]
     image = "%s/cslr-lab/ray-custom:%s-%s" % (REGISTRY, VERSION, marker)
-    ctx = context(marker)
     try:
-        res, recap = run_site("-e", build_vars(image, ctx))
+        # 1. Rotation alone.
+        started = ray_started()
+        res, _ = run_site("-e", json.dumps({"cslr_ray_auth_token": rotated}))
+        assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
+        assert rotated not in res.stdout + res.stderr, "the token is printed"
+        assert all(v != started[h] for h, v in ray_started().items()), "a node was not restarted"
+        for name in HOSTS:
+            assert LAB.host(name).file(auth.TOKEN_FILE).content_string.strip() == rotated, name
+        assert alive_nodes() == expected
+        assert auth.http_from_workstation(jobs_url, token=generated)[0] == 403
+        auth.submit_and_wait(rotated)
+
+        # 2. Back on the generated token, on a custom image.
+        res, _ = run_site("-e", build_vars(image, context(marker)))
         assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
         assert "Build each custom image" in res.stdout
         for name in HOSTS:
@@ -66,16 +104,18 @@ def test_a_custom_ray_image_builds_ships_and_runs_on_every_host():
             assert host.check_output("docker inspect -f '{{.Config.Image}}' %s-ray", PREFIX).strip() == image, name
             assert host.check_output("docker exec %s-ray cat /opt/cslr-custom-marker", PREFIX).strip() \
                 == "cslr custom image %s" % marker, name
-        # A rerun builds again from the cache (same ID) and changes nothing.
-        res, recap = run_site("-e", build_vars(image, ctx))
-        assert res.returncode == 0, res.stdout[-5000:]
-        assert set(recap.values()) == {0}, (recap, changed_tasks(res.stdout))
+        assert LAB.ray_token() == generated, "the generated token changed"
+        assert alive_nodes() == expected
+        assert auth.http_from_workstation(jobs_url, token=rotated)[0] == 403
+        auth.submit_and_wait(generated)
     finally:
+        # 3. Back on the stock image (and the generated token, also when the test failed).
         res, _ = run_site()
         assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
         cleanup(image)
     for name in HOSTS:
         assert LAB.host(name).check_output("docker inspect -f '{{.Config.Image}}' %s-ray", PREFIX).strip() == BASE
+    assert alive_nodes() == expected
 
 
 def test_a_custom_ray_image_of_another_ray_version_is_refused_before_any_host_changes():
