@@ -69,17 +69,15 @@ molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 # The version matrix (CPU-bound) runs alongside the molecule scenarios (mostly waiting on SSH and
 # the simulated hosts); its output is printed after them, from .cache/matrix-run.log.
 test: ## The whole suite: unit, lint, sanity, image checks, then every molecule scenario alongside the version matrix
-	@start=$$(date +%s); rc=0; mpid=; rm -f .cache/matrix.txt .cache/matrix-run.* .cache/testinfra-*.txt; mkdir -p .cache; \
+	@start=$$(date +%s); rc=0; mpid=; rm -f .cache/matrix.txt .cache/matrix-run.log .cache/testinfra-*.txt; mkdir -p .cache; \
 	$(MAKE) --no-print-directory venv docker && \
 	$(MAKE) --no-print-directory unit lint && \
 	$(MAKE) --no-print-directory sanity && \
 	$(MAKE) --no-print-directory images-check && \
-	{ { $(MAKE) --no-print-directory matrix MATRIX=$(VENV_MIN) MATRIX_DONE=$(VENV) > .cache/matrix-run.log 2>&1; \
-	    echo $$? > .cache/matrix-run.rc; } & mpid=$$!; \
+	{ $(MAKE) --no-print-directory matrix MATRIX=$(VENV_MIN) MATRIX_DONE=$(VENV) > .cache/matrix-run.log 2>&1 & mpid=$$!; \
 	  echo "make test: the version matrix runs alongside molecule (log: .cache/matrix-run.log)"; } && \
 	$(MAKE) --no-print-directory molecule || rc=$$?; \
-	if [ -n "$$mpid" ]; then wait $$mpid || true; cat .cache/matrix-run.log; \
-	  mrc=$$(cat .cache/matrix-run.rc 2>/dev/null || echo 1); [ "$$mrc" -eq 0 ] || rc=$$mrc; fi; \
+	if [ -n "$$mpid" ]; then wait $$mpid || rc=$$?; cat .cache/matrix-run.log; fi; \
 	if [ -s .cache/matrix.txt ]; then cat .cache/matrix.txt; fi; \
 	for r in .cache/testinfra-*.txt; do [ -s "$$r" ] || continue; \
 	  if [ $$rc -ne 0 ]; then echo "== $$r: failed tests (the whole report is in the molecule output above)"; \

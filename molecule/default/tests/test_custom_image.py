@@ -52,12 +52,9 @@ def build_vars(image, ctx):
                        "cslr_ray_image": image, "cslr_ray_gpu_image": image})
 
 
-def ray_container_ids():
-    return {h: LAB.host(h).check_output("docker inspect -f '{{.Id}}' %s-ray", PREFIX).strip() for h in HOSTS}
-
-
-def ray_started():
-    return {h: LAB.host(h).check_output("docker inspect -f '{{.State.StartedAt}}' %s-ray", PREFIX).strip()
+def ray_inspect(field):
+    """{host: one field of its Ray container's `docker inspect`}, e.g. ray_inspect(".Id")."""
+    return {h: LAB.host(h).check_output("docker inspect -f %s %s-ray", "{{%s}}" % field, PREFIX).strip()
             for h in HOSTS}
 
 
@@ -84,11 +81,11 @@ def test_rotation_then_a_custom_image_then_back_each_restarts_every_node():
     image = "%s/cslr-lab/ray-custom:%s-%s" % (REGISTRY, VERSION, marker)
     try:
         # 1. Rotation alone.
-        started = ray_started()
+        started = ray_inspect(".State.StartedAt")
         res, _ = run_site("-e", json.dumps({"cslr_ray_auth_token": rotated}))
         assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
         assert rotated not in res.stdout + res.stderr, "the token is printed"
-        assert all(v != started[h] for h, v in ray_started().items()), "a node was not restarted"
+        assert all(v != started[h] for h, v in ray_inspect(".State.StartedAt").items()), "a node was not restarted"
         for name in HOSTS:
             assert LAB.host(name).file(auth.TOKEN_FILE).content_string.strip() == rotated, name
         assert alive_nodes() == expected
@@ -99,10 +96,9 @@ def test_rotation_then_a_custom_image_then_back_each_restarts_every_node():
         res, _ = run_site("-e", build_vars(image, context(marker)))
         assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
         assert "Build each custom image" in res.stdout
+        assert ray_inspect(".Config.Image") == {h: image for h in HOSTS}
         for name in HOSTS:
-            host = LAB.host(name)
-            assert host.check_output("docker inspect -f '{{.Config.Image}}' %s-ray", PREFIX).strip() == image, name
-            assert host.check_output("docker exec %s-ray cat /opt/cslr-custom-marker", PREFIX).strip() \
+            assert LAB.host(name).check_output("docker exec %s-ray cat /opt/cslr-custom-marker", PREFIX).strip() \
                 == "cslr custom image %s" % marker, name
         assert LAB.ray_token() == generated, "the generated token changed"
         assert alive_nodes() == expected
@@ -113,15 +109,14 @@ def test_rotation_then_a_custom_image_then_back_each_restarts_every_node():
         res, _ = run_site()
         assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
         cleanup(image)
-    for name in HOSTS:
-        assert LAB.host(name).check_output("docker inspect -f '{{.Config.Image}}' %s-ray", PREFIX).strip() == BASE
+    assert ray_inspect(".Config.Image") == {h: BASE for h in HOSTS}
     assert alive_nodes() == expected
 
 
 def test_a_custom_ray_image_of_another_ray_version_is_refused_before_any_host_changes():
     marker = uuid.uuid4().hex[:8]
     image = "%s/cslr-lab/ray-custom:%s-%s" % (REGISTRY, VERSION, marker)
-    before = ray_container_ids()
+    before = ray_inspect(".Id")
     try:
         res, recap = run_site("-e", build_vars(image, context(marker, FAKE_RAY)))
         assert res.returncode != 0
@@ -130,7 +125,7 @@ def test_a_custom_ray_image_of_another_ray_version_is_refused_before_any_host_ch
         # the host that ran the run-once task).
         changed = {block.split("]", 1)[0] for block in res.stdout.split("TASK [")[1:] if "\nchanged: [" in block}
         assert changed == {"cslr.platform.images : Build each custom image"}, changed
-        assert ray_container_ids() == before
+        assert ray_inspect(".Id") == before
         for name in HOSTS:  # never pushed, never pulled
             assert LAB.host(name).run("docker image inspect %s", image).rc != 0
     finally:

@@ -1,6 +1,6 @@
-"""Lifecycle of the converged stacks (runs after test_stacks.py; it stops and restarts them;
-that a settled rerun changes nothing and keeps every container is test_awx_runner.py's): teardown keeps MLflow's data and site.yml
-brings it back; backup -> drop -> restore brings a run back."""
+"""Lifecycle of the converged stacks (runs after test_stacks.py; it stops and restarts them):
+teardown keeps MLflow's data and site.yml brings it back; backup -> drop -> restore brings a run
+back. That a settled rerun changes nothing and keeps every container is test_awx_runner.py's."""
 import json
 import os
 
