@@ -66,16 +66,18 @@ matrix: venv venv-min ## Unit tests + ansible-test sanity on the lowest and the 
 molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 	for s in $(SCENARIOS); do molecule test -s $$s; done
 
-# The version matrix (CPU-bound) runs alongside the molecule scenarios (mostly waiting on SSH and
-# the simulated hosts); its output is printed after them, from .cache/matrix-run.log.
-test: ## The whole suite: unit, lint, sanity, image checks, then every molecule scenario alongside the version matrix
+# Lint and the image checks first (quick, and the images are what molecule runs); then the unit
+# tests, ansible-test sanity and the version matrix (CPU-bound, one after the other) run alongside
+# the molecule scenarios (mostly waiting on SSH and the simulated hosts). Their output is printed
+# after molecule's, from .cache/matrix-run.log; a failure in either fails the run.
+test: ## The whole suite: lint, image checks, then every molecule scenario alongside unit tests, sanity and the version matrix
 	@start=$$(date +%s); rc=0; mpid=; rm -f .cache/matrix.txt .cache/matrix-run.log .cache/testinfra-*.txt; mkdir -p .cache; \
 	$(MAKE) --no-print-directory venv docker && \
-	$(MAKE) --no-print-directory unit lint && \
-	$(MAKE) --no-print-directory sanity && \
+	$(MAKE) --no-print-directory lint && \
 	$(MAKE) --no-print-directory images-check && \
-	{ $(MAKE) --no-print-directory matrix MATRIX=$(VENV_MIN) MATRIX_DONE=$(VENV) > .cache/matrix-run.log 2>&1 & mpid=$$!; \
-	  echo "make test: the version matrix runs alongside molecule (log: .cache/matrix-run.log)"; } && \
+	{ { $(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory sanity && \
+	    $(MAKE) --no-print-directory matrix MATRIX=$(VENV_MIN) MATRIX_DONE=$(VENV); } > .cache/matrix-run.log 2>&1 & mpid=$$!; \
+	  echo "make test: unit tests, sanity and the version matrix run alongside molecule (log: .cache/matrix-run.log)"; } && \
 	$(MAKE) --no-print-directory molecule || rc=$$?; \
 	if [ -n "$$mpid" ]; then wait $$mpid || rc=$$?; cat .cache/matrix-run.log; fi; \
 	if [ -s .cache/matrix.txt ]; then cat .cache/matrix.txt; fi; \

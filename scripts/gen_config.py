@@ -594,14 +594,24 @@ JOB_TEMPLATES = (
     dict(name='teardown and DELETE data', playbook='playbooks/teardown.yml', ask_limit_on_launch=True,
          extra_vars={'cslr_teardown_delete_data': True},
          description='Stop the stacks and DELETE their volumes and data directories (MLflow runs and artifacts, '
-                     'Redis data). Back up MLflow first.',
-         survey=('cslr_teardown_stacks',)),
+                     'Redis data), after an MLflow backup to cslr_mlflow_backup_dir. Asks for the cluster\'s name '
+                     '(cslr_project_name) as confirmation.',
+         survey=('cslr_teardown_confirm', 'cslr_teardown_stacks', 'cslr_mlflow_backup_target'),
+         required=('cslr_teardown_confirm',)),
     dict(name='MLflow backup', playbook='playbooks/mlflow_backup.yml',
-         description='Dump the MLflow database to the controller (mlflow-<host>-<UTC timestamp>.dump).',
-         survey=('cslr_mlflow_backup_dir',)),
+         description='Dump the MLflow database (mlflow-<host>-<UTC timestamp>.dump) to cslr_mlflow_backup_dir on '
+                     'the controller or, with cslr_mlflow_backup_target host, to the MLflow host: under AWX use a '
+                     'persistent volume or the host target (docs/awx.md).',
+         survey=('cslr_mlflow_backup_target', 'cslr_mlflow_backup_dir')),
     dict(name='MLflow restore', playbook='playbooks/mlflow_restore.yml',
-         description='Replace the MLflow database with a dump written by the backup template.',
-         survey=('cslr_mlflow_restore_file',), required=('cslr_mlflow_restore_file',)),
+         description='Replace the MLflow database with a dump written by the backup template, after a backup of '
+                     'it. Refuses a dump that lacks runs of the current database (see the next template).',
+         survey=('cslr_mlflow_restore_file', 'cslr_mlflow_backup_target'), required=('cslr_mlflow_restore_file',)),
+    dict(name='MLflow restore, DROPPING newer runs', playbook='playbooks/mlflow_restore.yml',
+         extra_vars={'cslr_mlflow_restore_confirm_loss': True},
+         description='As "MLflow restore", also when the current database holds runs the dump lacks (logged after '
+                     'it was taken): they are dropped, and kept only in the backup the restore takes first.',
+         survey=('cslr_mlflow_restore_file', 'cslr_mlflow_backup_target'), required=('cslr_mlflow_restore_file',)),
     dict(name='rendezvous: list torch runs', playbook='playbooks/rendezvous_clean.yml',
          description='Read-only: the torchrun rendezvous runs (--rdzv-id) that have state in the rendezvous etcd.'),
     dict(name='rendezvous: delete stale runs', playbook='playbooks/rendezvous_clean.yml',
@@ -636,7 +646,9 @@ def survey_question(var, required=False):
     """One AWX survey question for a spec variable (no default: a blank answer is not sent)."""
     text = var.description.replace('`', '')
     default_text = var.default if var.default is None or isinstance(var.default, str) else json.dumps(var.default)
-    if var.default is not None and '{{' not in str(var.default):
+    if required:
+        text += ' Required.'
+    elif var.default is not None and '{{' not in str(var.default):
         text += ' Blank: the inventory\'s value, else %s.' % default_text
     else:
         text += ' Blank: the inventory\'s value, else the platform default.'

@@ -49,11 +49,13 @@ BASE_FORMAT=1
 STACK_FORMAT=2
 
 # Stack images: name, tag, pinned versions (build args; part of the recipe hash).
-STACK_NAMES=(ray mlflow postgres redis health marimo etcd torch host registry browser)
+STACK_NAMES=(ray mlflow postgres redis health marimo etcd torch host registry browser postgres15 ray259)
 declare -A STACK_TAG=(
   [ray]=2.60.0
   [mlflow]=3.17.2
   [postgres]=17
+  [postgres15]=15
+  [ray259]=2.59.0
   [redis]=8
   [health]=1
   [marimo]=0.16.5
@@ -67,6 +69,8 @@ declare -A STACK_ARGS=(
   [ray]="RAY_VERSION=2.60.0 MLFLOW_VERSION=3.17.2"
   [mlflow]="MLFLOW_VERSION=3.17.2 PSYCOPG2_VERSION=2.9.11"
   [postgres]="PG_MAJOR=17"
+  [postgres15]="PG_MAJOR=15"
+  [ray259]="RAY_VERSION=2.59.0 MLFLOW_VERSION=3.17.2"
   [redis]="REDIS_MAJOR=8"
   [health]=""
   [marimo]="MARIMO_VERSION=0.16.5"
@@ -80,13 +84,23 @@ declare -A STACK_ARGS=(
 # (run on the outer engine, never delivered to the hosts: `save` skips them by default).
 declare -A STACK_BASE=(
   [torch]=$PY311_TAG
+  [postgres15]=$PY311_TAG
 )
-TEST_ONLY_NAMES=(torch host registry browser)
+# Images built from another image's recipe (images/<that name>) into that image's repository
+# under their own tag: cslr-lab/postgres:15 is images/postgres on Debian 12's PostgreSQL 15,
+# cslr-lab/ray:2.59.0 is images/ray with the previous Ray release.
+declare -A STACK_REPO=(
+  [postgres15]=postgres
+  [ray259]=ray
+)
+TEST_ONLY_NAMES=(torch host registry browser postgres15 ray259)
 # The public image each one stands in for (production uses those with the same compose files).
 declare -A STACK_UPSTREAM=(
   [ray]=rayproject/ray
   [mlflow]=ghcr.io/mlflow/mlflow
   [postgres]=postgres
+  [postgres15]="postgres:15 (the older major of the PostgreSQL upgrade test, tests only)"
+  [ray259]="rayproject/ray:2.59.0 (the previous Ray release, for the Ray upgrade test, tests only)"
   [redis]=redis
   [health]=python:3.13-slim
   [marimo]=ghcr.io/marimo-team/marimo
@@ -101,6 +115,8 @@ declare -A STACK_SMOKE=(
   [ray]='ray --version && python3 --version && python3 -c "import mlflow" && command -v curl ps >/dev/null'
   [mlflow]='mlflow --version && python3 -c "import psycopg2; print(\"psycopg2\", psycopg2.__version__)"'
   [postgres]='postgres --version && command -v pg_isready pg_dump psql initdb >/dev/null'
+  [ray259]='ray --version | grep -q " 2[.]59[.]0" && python3 -c "import mlflow" && command -v curl ps >/dev/null'
+  [postgres15]='postgres --version | grep -q " 15[.]" && command -v pg_isready pg_dump psql initdb >/dev/null'
   [redis]='redis-server --version && command -v redis-cli >/dev/null'
   [health]='python3 --version && python --version'
   [marimo]='marimo --version && python3 -c "from marimo._cli.cli import main"'
@@ -293,6 +309,9 @@ stack_list() {
 
 # The image a stack image is built FROM ($BASE_TAG unless STACK_BASE says otherwise).
 stack_base() { echo "${STACK_BASE[$1]:-$BASE_TAG}"; }
+# Its reference and its recipe directory (STACK_REPO).
+stack_ref() { echo "$PREFIX/${STACK_REPO[$1]:-$1}:${STACK_TAG[$1]}"; }
+stack_dir() { echo "$IMAGES_DIR/${STACK_REPO[$1]:-$1}"; }
 
 # The torch CPU wheel for cslr-lab/torch (cp311, manylinux_2_28), from wherever this machine's
 # pip finds it (find-links such as /opt/wheels, or an index that has +cpu builds), into
@@ -319,7 +338,8 @@ torch_wheel() {
 
 build_one() { # name base_ref base_id python_version [file for the build context]
   local name=$1 base_ref=$2 base_id=$3 pyver=$4 file=${5:-}
-  local ref=$PREFIX/$name:${STACK_TAG[$name]} dir=$IMAGES_DIR/$name start recipe existing
+  local ref dir start recipe existing
+  ref=$(stack_ref "$name") dir=$(stack_dir "$name")
   [[ -f $dir/Dockerfile ]] || die "$dir/Dockerfile is missing"
   start=$(now)
   local args extra=()
@@ -346,7 +366,7 @@ build_one() { # name base_ref base_id python_version [file for the build context
                --label "org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
   local a
   for a in "${args[@]}"; do build+=(--build-arg "$a"); done
-  [[ $name == ray ]] && build+=(--label "org.cslr.ray-version=${STACK_TAG[ray]}")
+  [[ ${STACK_REPO[$name]:-$name} == ray ]] && build+=(--label "org.cslr.ray-version=${STACK_TAG[$name]}")
   [[ $name == mlflow ]] && build+=(--label "org.cslr.mlflow-version=${STACK_TAG[mlflow]}")
   [[ $name == torch ]] && build+=(--label "org.cslr.torch-wheel=${file##*/}")
   log "$name: building $ref (log: $logfile)"
@@ -432,7 +452,7 @@ cmd_save() {
   for n in $names; do
     # Test-only images (torch) are never loaded on hosts: saved only when IMAGES names them.
     if [[ -z ${IMAGES:-} && " ${TEST_ONLY_NAMES[*]} " == *" $n "* ]]; then continue; fi
-    ref=$PREFIX/$n:${STACK_TAG[$n]}
+    ref=$(stack_ref "$n")
     id=$(image_id "$ref")
     [[ -n $id ]] || die "$ref is not built (scripts/images.sh build)"
     file=$dir/${ref//[\/:@]/_}.tar
@@ -496,7 +516,7 @@ cmd_check() {
   need_docker
   local n
   for n in "${STACK_NAMES[@]}"; do
-    [[ -n $(image_id "$PREFIX/$n:${STACK_TAG[$n]}") ]] || die "$PREFIX/$n:${STACK_TAG[$n]} is not built (scripts/images.sh build)"
+    [[ -n $(image_id "$(stack_ref "$n")") ]] || die "$(stack_ref "$n") is not built (scripts/images.sh build)"
   done
   CHECK_NET=cslr-imgcheck-$$
   docker network create --label "org.cslr.check=$CHECK_NET" "$CHECK_NET" >/dev/null

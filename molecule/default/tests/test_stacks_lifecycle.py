@@ -1,12 +1,18 @@
 """Lifecycle of the converged stacks (runs after test_stacks.py; it stops and restarts them):
-teardown keeps MLflow's data and site.yml brings it back; backup -> drop -> restore brings a run
-back. That a settled rerun changes nothing and keeps every container is test_awx_runner.py's."""
+deleting data wants the cluster's name typed (nothing changes without it), then deletes and lists
+what it deleted; teardown keeps MLflow's data, and site.yml brings every stack back (the one whose
+data went, empty); backup -> drop -> restore brings a run back; restores, backups, an MLflow
+upgrade and PostgreSQL major versions (issue 18). That a settled rerun changes nothing and keeps
+every container is test_awx_runner.py's."""
 import json
 import os
+import re
+import subprocess
+import time
 
 import pytest
 
-from cslr_testinfra import Lab, run_playbook, run_site
+from cslr_testinfra import Lab, changed_tasks, run_playbook, run_site
 
 import test_stacks as stacks
 
@@ -14,10 +20,17 @@ LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
 MLFLOW = stacks.MLFLOW
 PREFIX = stacks.PREFIX
+HOST_DIR = LAB.var(MLFLOW, "cslr_mlflow_backup_host_dir", "/var/backups/cslr-platform/mlflow")
+KEEP = LAB.var(MLFLOW, "cslr_mlflow_backup_keep")
 
 
 def ok(res):
     return res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
+
+
+def flat(res):
+    """A run's output with YAML's line folding and quote doubling undone, for matching messages."""
+    return " ".join((res.stdout + res.stderr).replace("''", "'").split())
 
 
 def run_exists(run_id):
@@ -50,6 +63,43 @@ def test_teardown_refuses_to_delete_a_system_directory_and_changes_nothing():
     assert LAB.host(HOSTS[0]).file("/var/log").is_directory
 
 
+def test_deleting_data_wants_the_clusters_name_typed_and_changes_nothing_without_it():
+    before = LAB.container_ids()
+    for confirm in (None, "wrong"):
+        extra = {"cslr_teardown_delete_data": True}
+        if confirm:
+            extra["cslr_teardown_confirm"] = confirm
+        res, recap = run_playbook("playbooks/teardown.yml", "-e", json.dumps(extra))
+        out = flat(res)
+        assert res.returncode != 0, out[-3000:]
+        # What would go is listed first, on every host; then the confirmation stops the run.
+        line = out.split("DELETING the data of %s: volumes " % MLFLOW, 1)[-1].split(";")[0]
+        assert "%s-mlflow-postgres" % PREFIX in line.split(", "), out[-3000:]
+        assert "To go on, type the cluster's name: -e cslr_teardown_confirm=%s" % PREFIX in out, out[-3000:]
+        assert ("(%s is not it)" % confirm in out) if confirm else "is not it" not in out
+        assert set(HOSTS) <= set(recap) and all(recap[h] == 0 for h in HOSTS), recap
+    assert LAB.container_ids() == before
+
+
+DELETED_MARIMO = []   # (host, notebooks directory) whose marimo stack and data the test below deleted
+
+
+def test_teardown_with_the_name_deletes_a_stacks_data_and_lists_it():
+    name = [h for h in HOSTS if LAB.var(h, "cslr_marimo_enabled")][0]
+    host = LAB.host(name)
+    notebooks = LAB.var(name, "cslr_marimo_notebooks_dir", "/srv/cslr-platform/marimo")
+    host.check_output("touch %s/cslr-teardown-marker.py", notebooks)
+    res, _recap = run_playbook("playbooks/teardown.yml", "--limit", name, "-e", json.dumps(
+        {"cslr_teardown_delete_data": True, "cslr_teardown_confirm": PREFIX, "cslr_teardown_stacks": ["marimo"]}))
+    assert ok(res)[0], ok(res)[1]
+    out = flat(res)
+    assert "Deleted on %s: volumes" % name in out and "directories %s." % notebooks in out, out[-3000:]
+    assert not host.file(notebooks).exists
+    assert host.run("docker inspect %s-marimo", PREFIX).rc != 0
+    # The next test's site.yml run brings the stack back (one run instead of one more).
+    DELETED_MARIMO.append((name, notebooks))
+
+
 def test_teardown_keeps_data_and_site_brings_it_back(logged_run):
     run_id, marker = logged_run
     res, _recap = run_playbook("playbooks/teardown.yml")
@@ -63,6 +113,11 @@ def test_teardown_keeps_data_and_site_brings_it_back(logged_run):
     assert {PREFIX + "-mlflow-postgres", PREFIX + "-mlflow-artifacts"} <= volumes
     res, _recap = run_site()
     assert ok(res)[0], ok(res)[1]
+    # site.yml brings back a stack whose data teardown deleted (the test above), with empty data.
+    for name, notebooks in DELETED_MARIMO:
+        host = LAB.host(name)
+        assert host.check_output("docker inspect -f '{{.State.Running}}' %s-marimo", PREFIX) == "true"
+        assert host.file(notebooks).is_directory and not host.file(notebooks + "/cslr-teardown-marker.py").exists
     run = run_exists(run_id)
     assert run and {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"accuracy": 0.875}
     # the artifact is still served too
@@ -72,6 +127,7 @@ def test_teardown_keeps_data_and_site_brings_it_back(logged_run):
 
 def test_backup_drop_restore_round_trip(logged_run, tmp_path):
     run_id, _marker = logged_run
+    before_on_host = LAB.host(MLFLOW).run("ls %s/mlflow-*.dump", HOST_DIR).stdout.split()
     res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "cslr_mlflow_backup_dir=%s" % tmp_path)
     assert ok(res)[0], ok(res)[1]
     dumps = sorted(p for p in os.listdir(str(tmp_path)) if p.endswith(".dump"))
@@ -86,10 +142,205 @@ def test_backup_drop_restore_round_trip(logged_run, tmp_path):
     assert ok(res)[0], ok(res)[1]
     run = run_exists(run_id)
     assert run and {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"accuracy": 0.875}
-    assert LAB.host(MLFLOW).run("ls /var/backups/cslr-platform/*.dump").rc != 0  # no copy left on the host
+    # no copy left on the host (the controller target)
+    assert LAB.host(MLFLOW).run("ls %s/mlflow-*.dump", HOST_DIR).stdout.split() == before_on_host
+
+
+def test_restore_refuses_a_file_that_is_not_an_mlflow_dump_and_changes_nothing(tmp_path):
+    bogus = tmp_path / "mlflow-not-a-dump.dump"
+    bogus.write_text("not a pg_dump archive\n")
+    before = LAB.container_ids()
+    res, recap = run_playbook("playbooks/mlflow_restore.yml", "-e", "cslr_mlflow_restore_file=%s" % bogus,
+                              "-e", "cslr_mlflow_backup_dir=%s" % tmp_path)
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert "is not a dump of an MLflow database (pg_restore cannot read it" in out and "Nothing was changed" in out
+    assert LAB.container_ids() == before
+    assert sorted(os.listdir(str(tmp_path))) == [bogus.name]  # no backup taken either
+
+
+def test_an_older_dump_wants_confirmation_the_restore_backs_up_first_and_that_backup_brings_the_newer_run_back(
+        logged_run, tmp_path):
+    older = tmp_path / "older"
+    res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "cslr_mlflow_backup_dir=%s" % older)
+    assert ok(res)[0], ok(res)[1]
+    (dump,) = [older / n for n in os.listdir(str(older))]
+    _worker, _marker, newer = stacks.submit_job("cslr-restore-newer")
+    assert run_exists(newer["run_id"])
+    before = tmp_path / "before"
+    restore = ["-e", "cslr_mlflow_restore_file=%s" % dump, "-e", "cslr_mlflow_backup_dir=%s" % before]
+    res, recap = run_playbook("playbooks/mlflow_restore.yml", *restore)
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert "has 1 run(s) that the dump %s lacks" % dump in out and "cslr_mlflow_restore_confirm_loss" in out, out[-3000:]
+    assert recap.get(MLFLOW) == 0 and run_exists(newer["run_id"])
+    res, _recap = run_playbook("playbooks/mlflow_restore.yml", *restore,
+                               "-e", json.dumps({"cslr_mlflow_restore_confirm_loss": True}))
+    assert ok(res)[0], ok(res)[1]
+    (saved,) = [before / n for n in os.listdir(str(before))]
+    assert saved.name.endswith("-pre-restore.dump"), saved
+    assert "1 newer run(s) dropped); the database before it: %s" % saved in flat(res), flat(res)[-3000:]
+    assert run_exists(newer["run_id"]) is None and run_exists(logged_run[0])
+    # The backup the restore took holds every run: restoring it loses nothing, no confirmation needed.
+    res, _recap = run_playbook("playbooks/mlflow_restore.yml", "-e", "cslr_mlflow_restore_file=%s" % saved,
+                               "-e", "cslr_mlflow_backup_dir=%s" % (tmp_path / "again"))
+    assert ok(res)[0], ok(res)[1]
+    assert run_exists(newer["run_id"]) and run_exists(logged_run[0])
 
 
 def test_restore_without_a_file_fails_clearly():
     res, _recap = run_playbook("playbooks/mlflow_restore.yml")
     assert res.returncode != 0
     assert "Set cslr_mlflow_restore_file" in res.stdout, res.stdout[-3000:]
+
+
+def host_dumps():
+    out = LAB.host(MLFLOW).run("ls -1 %s", HOST_DIR).stdout.split()
+    return sorted(n for n in out if n.startswith("mlflow-%s-" % MLFLOW) and n.endswith(".dump"))
+
+
+def dump_holds_mlflow(name):
+    """`pg_restore --list` of a dump on the MLflow host lists MLflow's tables."""
+    listing = LAB.host(MLFLOW).check_output("docker exec -i %s-postgres pg_restore --list < %s/%s", PREFIX, HOST_DIR, name)
+    return all(" TABLE public %s " % t in listing for t in ("experiments", "runs", "alembic_version"))
+
+
+def test_scheduled_backup_writes_valid_dumps_on_the_host_and_keeps_the_newest():
+    assert KEEP == 3, "the lab sets cslr_mlflow_backup_keep: 3"
+    host = LAB.host(MLFLOW)
+    assert host.service("cslr-mlflow-backup.timer").is_enabled and host.service("cslr-mlflow-backup.timer").is_running
+    assert host.file(HOST_DIR).mode == 0o700 and host.file(HOST_DIR).user == "root"
+    for _ in range(KEEP + 1):
+        host.check_output("systemctl start cslr-mlflow-backup.service")
+        time.sleep(1.1)  # one dump per second (the name's timestamp)
+    dumps = host_dumps()
+    assert len(dumps) == KEEP, dumps
+    assert dump_holds_mlflow(dumps[-1])
+    assert host.file("%s/%s" % (HOST_DIR, dumps[-1])).mode == 0o600
+
+
+def test_backup_to_the_host_target_keeps_it_there_and_counts_in_the_retention():
+    before = host_dumps()
+    res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "cslr_mlflow_backup_target=host")
+    assert ok(res)[0], ok(res)[1]
+    after = host_dumps()
+    new = sorted(set(after) - set(before))
+    assert len(new) == 1 and "saved to %s/%s (on %s)" % (HOST_DIR, new[0], MLFLOW) in flat(res), flat(res)[-2000:]
+    assert len(after) == KEEP and dump_holds_mlflow(new[0])
+
+
+def test_an_awx_backup_job_refuses_a_home_directory_that_would_be_thrown_away():
+    res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "awx_job_id=4242")
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    assert "This is an AWX/Tower job: cslr_mlflow_backup_dir" in out and "cslr_mlflow_backup_target: host" in out
+    res, _recap = run_playbook("playbooks/mlflow_backup.yml", "-e", "awx_job_id=4242", "-e", "cslr_mlflow_backup_target=host")
+    assert ok(res)[0], ok(res)[1]
+    LAB.host(MLFLOW).check_output("rm -f %s/mlflow-*.dump", HOST_DIR)
+
+
+def test_a_new_mlflow_image_starts_only_after_a_backup_of_the_database(logged_run, tmp_path):
+    old = LAB.var(MLFLOW, "cslr_mlflow_image")
+    new = "%s-upgrade" % old  # another tag (one more layer) of the same MLflow: the trigger is the image
+    subprocess.run(["docker", "build", "-q", "-t", new, "-"], check=True, capture_output=True, text=True,
+                   input="FROM %s\nLABEL org.cslr.test.upgrade=%s\n" % (old, time.time()))
+    try:
+        # The new tag exists on the controller only: it reaches the host by the air-gapped path
+        # (cslr_images_source archive), the old one is still on the host on the way back.
+        for image, previous, source in ((new, old, "archive"), (old, new, "pull")):
+            res, _recap = run_site("--limit", MLFLOW, "-e", "cslr_mlflow_image=%s" % image,
+                                   "-e", "cslr_images_source=%s" % source,
+                                   "-e", "cslr_mlflow_backup_dir=%s" % tmp_path)
+            assert ok(res)[0], ok(res)[1]
+            out = flat(res)
+            assert "MLflow changes from %s to %s" % (previous, image) in out, out[-3000:]
+            assert "the database as it was is in %s/mlflow-%s-" % (tmp_path, MLFLOW) in out, out[-3000:]
+            assert LAB.host(MLFLOW).check_output("docker inspect -f '{{.Config.Image}}' %s-mlflow", PREFIX) == image
+        dumps = sorted(os.listdir(str(tmp_path)))
+        assert len(dumps) == 2 and all(d.startswith("mlflow-%s-" % MLFLOW) and d.endswith("-pre-upgrade.dump")
+                                       for d in dumps), dumps
+        assert run_exists(logged_run[0])
+    finally:
+        subprocess.run(["docker", "rmi", "-f", new], capture_output=True)
+        LAB.host(MLFLOW).run("docker rmi %s", new)
+        archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", new))
+        if os.path.exists(archive):
+            os.unlink(archive)
+
+
+# PostgreSQL major versions: the lab's cslr-lab/postgres:15 (images/postgres on Debian 12) stands in
+# for postgres:15; it exists on the controller only and reaches the MLflow host as an archive.
+PG = LAB.var(MLFLOW, "cslr_postgres_image")                       # .../cslr-lab/postgres:17
+PG15 = PG.rsplit(":", 1)[0] + ":15"
+PG_VOLUME = PREFIX + "-mlflow-postgres"
+
+
+def pg_version():
+    """The PG_VERSION of the data in MLflow's database volume, as the running server reads it."""
+    return LAB.host(MLFLOW).check_output("docker exec %s-postgres sh -c 'cat \"$PGDATA/PG_VERSION\"'", PREFIX).strip()
+
+
+def test_a_postgres_image_of_another_major_is_refused_before_any_host_changes():
+    before = LAB.container_ids()
+    res, recap = run_site("-e", "cslr_postgres_image=%s" % PG15)
+    out = flat(res)
+    assert res.returncode != 0, out[-3000:]
+    # An older major than the data's: a downgrade, refused with no opt-in to offer.
+    assert ('%s: cslr_postgres_image = "%s" is PostgreSQL 15, older than the data in the volume %s (PostgreSQL 17): '
+            'a downgrade is not supported' % (MLFLOW, PG15, PG_VOLUME)) in out, out[-3000:]
+    assert "Nothing was changed" in out and "cslr_postgres_major_upgrade" not in out, out[-3000:]
+    assert "PLAY [Prepare hosts]" not in res.stdout, res.stdout[-3000:]
+    assert all(v == 0 for v in recap.values()), (recap, changed_tasks(res.stdout))
+    assert LAB.container_ids() == before
+
+
+@pytest.fixture
+def pg15_on_the_controller():
+    subprocess.run(["docker", "tag", "cslr-lab/postgres:15", PG15], check=True, capture_output=True)
+    yield PG15
+    subprocess.run(["docker", "rmi", PG15], capture_output=True)
+    archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", PG15))
+    if os.path.exists(archive):
+        os.unlink(archive)
+
+
+def test_the_opt_in_upgrade_from_15_to_17_keeps_every_run_and_the_old_data(pg15_on_the_controller):
+    host = LAB.host(MLFLOW)
+    # MLflow on a fresh PostgreSQL 15 (its data deleted first: the earlier tests' runs go), and a run.
+    res, _recap = run_playbook("playbooks/teardown.yml", "--limit", MLFLOW, "-e", json.dumps(
+        {"cslr_teardown_delete_data": True, "cslr_teardown_confirm": PREFIX, "cslr_teardown_stacks": ["mlflow"],
+         "cslr_teardown_backup": False}))
+    assert ok(res)[0], ok(res)[1]
+    res, _recap = run_site("--limit", MLFLOW, "-e", "cslr_postgres_image=%s" % PG15, "-e", "cslr_images_source=archive")
+    assert ok(res)[0], ok(res)[1]
+    assert pg_version() == "15"
+    _worker, _marker, run = stacks.submit_job("cslr-pg-upgrade")
+    assert run_exists(run["run_id"])
+    try:
+        # Back to the default image (17): refused without the opt-in, upgraded with it.
+        before = LAB.container_ids()
+        res, _recap = run_site("--limit", MLFLOW)
+        out = flat(res)
+        assert res.returncode != 0 and "is PostgreSQL 17, but the data in the volume %s is PostgreSQL 15" % PG_VOLUME \
+            in out, out[-3000:]
+        assert "-e '{\"cslr_postgres_major_upgrade\": true}'" in out.replace('\\"', '"'), out[-3000:]
+        assert "PLAY [Prepare hosts]" not in res.stdout, res.stdout[-3000:]   # refused by the preflight
+        assert LAB.container_ids() == before and pg_version() == "15"
+        res, _recap = run_site("--limit", MLFLOW, "-e", json.dumps({"cslr_postgres_major_upgrade": True}))
+        assert ok(res)[0], ok(res)[1]
+        out = flat(res)
+        assert "%s: PostgreSQL upgraded from 15 to 17: all " % MLFLOW in out, out[-3000:]
+        assert "The old data stays in the volume %s-pg15" % PG_VOLUME in out, out[-3000:]
+        assert pg_version() == "17"
+        assert host.check_output("docker inspect -f '{{.Config.Image}}' %s-postgres", PREFIX) == PG
+        assert run_exists(run["run_id"])
+        kept = host.check_output("docker run --rm -v %s-pg15:/d --entrypoint cat %s /d/PG_VERSION", PG_VOLUME, PG)
+        assert kept.strip() == "15"
+        # Settled: the next run changes nothing on the MLflow host.
+        res, recap = run_site("--limit", MLFLOW)
+        assert ok(res)[0], ok(res)[1]
+        assert recap.get(MLFLOW) == 0, (recap, changed_tasks(res.stdout))
+    finally:
+        host.run("docker volume rm %s-pg15", PG_VOLUME)
+        host.run("rm -f %s/mlflow-%s-*-pre-pg17-*.dump", HOST_DIR, MLFLOW)
+        host.run("docker rmi %s", PG15)

@@ -167,6 +167,74 @@ def test_rolling_update_to_another_image_workers_first_head_last(extra_inventory
     assert wait_for(lambda: alive_ips(head) == sorted(address(h) for h in everyone), 180, "every node back")
 
 
+# The previous Ray release (scripts/images.sh builds cslr-lab/ray:2.59.0 from images/ray), on the
+# controller only: it reaches the hosts as an archive, like NEW_IMAGE.
+PREVIOUS_VERSION = "2.59.0"
+PREVIOUS_IMAGE = "%s:%s" % (OLD_IMAGE.rsplit(":", 1)[0], PREVIOUS_VERSION)   # REGISTRY:PORT/cslr-lab/ray:2.59.0
+CURRENT_VERSION = BASE.var(CANDIDATES[0], "cslr_ray_version")
+
+
+@pytest.fixture(scope="module")
+def previous_image():
+    subprocess.run(["docker", "tag", "cslr-lab/ray:%s" % PREVIOUS_VERSION, PREVIOUS_IMAGE], check=True,
+                   capture_output=True, text=True)
+    yield PREVIOUS_IMAGE
+    subprocess.run(["docker", "rmi", PREVIOUS_IMAGE], capture_output=True)
+    archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", PREVIOUS_IMAGE))
+    if os.path.exists(archive):
+        os.unlink(archive)
+    for name in HOSTS + [SPARE]:
+        host(name).run("docker rmi %s" % PREVIOUS_IMAGE)
+
+
+def ray_versions(names):
+    return {n: host(n).check_output("docker exec %s ray --version" % RAY).split()[-1] for n in names}
+
+
+def submit_sleeper(head):
+    """A job that runs for 10 minutes, submitted without waiting: its submission ID."""
+    out = host(head).check_output("docker exec %s ray job submit --address http://127.0.0.1:8265 --no-wait "
+                                  "--submission-id cslr-upgrade-%d -- sleep 600" % (RAY, int(time.time())))
+    return re.search(r"(cslr-upgrade-[0-9]+)", out).group(1)
+
+
+def job_status(head, job_id):
+    res = host(head).run("docker exec %s ray job status --address http://127.0.0.1:8265 %s" % (RAY, job_id))
+    return res.rc, res.stdout + res.stderr
+
+
+def test_rolling_update_across_ray_versions_head_first_every_node_on_the_new_version(extra_inventory, new_image,
+                                                                                     previous_image):
+    everyone = HOSTS + [SPARE]
+    head = CANDIDATES[0]
+    # To the previous release first (a new Ray version either way: the head-first path), every
+    # worker in one batch (cslr_rolling_update_serial); then the real upgrade from it to the
+    # current one, one worker at a time, with a job running during it.
+    workers = len(everyone) - 1
+    for image, version, serial in ((previous_image, PREVIOUS_VERSION, workers), (new_image, CURRENT_VERSION, 1)):
+        job = submit_sleeper(head) if version == CURRENT_VERSION else None
+        if job:
+            assert wait_for(lambda: "RUNNING" in job_status(head, job)[1], 120, "the job to run")
+        res, _ = run_playbook("playbooks/rolling_update.yml", "-i", extra_inventory, "-e", "cslr_ray_image=" + image,
+                              "-e", "cslr_ray_gpu_image=" + image, "-e", "cslr_ray_version=" + version,
+                              "-e", "cslr_images_source=archive", "-e", json.dumps({"cslr_rolling_update_serial": serial}))
+        assert ok(res)
+        plays = re.findall(r"^PLAY \[(Update the Ray [^\]]*)\]", res.stdout, re.M)
+        assert plays[0] == "Update the Ray head first (new Ray version)", plays
+        assert plays.count("Update the Ray workers") == workers // serial, plays   # one play per batch
+        assert ray_role(head) == "head"
+        assert wait_for(lambda: alive_ips(head) == sorted(address(h) for h in everyone), 180, "every node back")
+        assert ray_versions(everyone) == {n: version for n in everyone}
+        for name in everyone:
+            assert host(name).check_output("docker inspect -f '{{.Config.Image}}' %s" % RAY) == image, name
+        if job:
+            # docs/operations.md: replacing the head ends every running job (the new head does not know it).
+            rc, out = job_status(head, job)
+            assert rc != 0 or "RUNNING" not in out, out
+    # A job runs on the upgraded cluster, on every node.
+    run_on_every_node(head, [address(h) for h in everyone])
+
+
 def test_head_lost_rerun_elects_the_second_candidate(extra_inventory, new_image):
     old_head, new_head = CANDIDATES[0], CANDIDATES[1]
     remaining = [h for h in HOSTS + [SPARE] if h != old_head]

@@ -7,16 +7,20 @@ setting (a platform variable as another host has it, else its default), dpkg_mis
 packages of a list that dpkg does not report as installed), interface_of (the interface that holds
 an address), size_bytes (500g -> bytes), training_host (whether a host is prepared for training),
 sources_cover (an address inside firewall sources), mask_secrets (secret values hidden in a text) and
-secret_values (the values of a host's secret platform variables) and status_table (the lines of
-playbooks/status.yml's table)."""
+secret_values (the values of a host's secret platform variables), status_table (the lines of
+playbooks/status.yml's table) and undeletable (why a path must not be deleted by teardown)."""
 
 from __future__ import annotations
+
+import posixpath
+import re
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
+from ansible_collections.cslr.platform.plugins.module_utils._validate import SYSTEM_DIRS
 
 
 def missed_hosts(results):
@@ -254,9 +258,63 @@ def status_table(records, prefix):
     return lines
 
 
+# Trees of which nothing is the platform's to delete, and directories whose entries are users'
+# homes or mount points (teardown, undeletable).
+SYSTEM_TREES = ('/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin',
+                '/sys', '/usr', '/var/lib/docker', '/var/run')
+HOME_DIRS = frozenset(('/home', '/root', '/media', '/mnt'))
+# Directories whose entries belong to one program each (/var/lib/dpkg, /var/log/journal): the
+# platform's own are one level further down (/var/lib/cslr-platform/ray).
+PROGRAM_DIRS = frozenset(('/var/lib', '/var/cache', '/var/log', '/var/spool', '/var/opt', '/usr/local'))
+
+
+def undeletable(path):
+    """Why teardown must not delete ``path`` ('' when it may): not absolute, not written in its
+    normal form (``..``, ``//``, a trailing ``/``), the root, a directory of the system, a
+    directory directly under / (one level deep), anything inside a system tree (/etc/ssh,
+    /usr/local/lib, /var/lib/docker/volumes), a directory directly in /home, /root, /media or
+    /mnt (a user's home, a mount point), or one directly in /var/lib, /var/cache, /var/log,
+    /var/spool or /var/opt (one program's own, such as /var/lib/dpkg)."""
+    text = str(path or '')
+    if not text.startswith('/'):
+        return 'is not an absolute path'
+    norm = posixpath.normpath(text)
+    if norm != text or text.startswith('//'):
+        return 'is not written in its normal form (%s)' % norm
+    if norm in SYSTEM_DIRS:
+        return 'is %s, a directory of the system' % ('the root directory' if norm == '/' else norm)
+    if norm.count('/') < 2:
+        return 'is directly under /'
+    for tree in SYSTEM_TREES:
+        if norm.startswith(tree + '/'):
+            return 'is inside %s, which belongs to the system' % tree
+    if posixpath.dirname(norm) in HOME_DIRS:
+        return 'is directly under %s (a home directory or a mount point)' % posixpath.dirname(norm)
+    if posixpath.dirname(norm) in PROGRAM_DIRS:
+        return 'is directly under %s (a directory of a program of its own)' % posixpath.dirname(norm)
+    return ''
+
+
+def postgres_major(image):
+    """The PostgreSQL major version a postgres image reference names by its tag (the official
+    images' tags start with it: 17, 17.2, 17-bookworm, 18.1-alpine3.22), or None when the tag does
+    not say (latest, a digest, a tag of letters): the image's PG_MAJOR then decides."""
+    ref = str(image or '')
+    if '@' in ref:
+        return None
+    name, sep, tag = ref.rpartition(':')
+    if not sep or '/' in tag:
+        return None
+    m = re.match(r'^([0-9]+)(?:$|[.-])', tag)
+    if not m:
+        return None
+    return int(m.group(1))
+
+
 class FilterModule(object):
     def filters(self):
         return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
                 'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host,
                 'sources_cover': sources_cover, 'mask_secrets': mask_secrets,
-                'secret_values': secret_values, 'status_table': status_table}
+                'secret_values': secret_values, 'status_table': status_table, 'undeletable': undeletable,
+                'postgres_major': postgres_major}

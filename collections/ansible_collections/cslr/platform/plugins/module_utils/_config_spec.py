@@ -144,8 +144,16 @@ VARIABLES = (
         '`docker compose up` before the run fails (pulling images is not included).', 'config', minimum=10,
         maximum=3600),
     Var('cslr_teardown_delete_data', 'bool', False, '`playbooks/teardown.yml` only: also delete the stacks\' '
-        'Docker volumes and data directories (MLflow runs and artifacts, Redis data). The run lists what it '
-        'deletes; without it teardown keeps all data.', 'config'),
+        'Docker volumes and data directories (MLflow runs and artifacts, Redis data). Needs '
+        '`cslr_teardown_confirm`; the run lists what it will delete on every host first, takes an MLflow backup '
+        '(`cslr_teardown_backup`), then lists what it deleted; without it teardown keeps all data.', 'config'),
+    Var('cslr_teardown_confirm', 'str', None, '`playbooks/teardown.yml` only: the confirmation data deletion needs: '
+        'the cluster\'s name, `cslr_project_name`, typed out (e.g. `-e cslr_teardown_confirm=cslr`). Anything else '
+        'stops the run before anything is stopped or deleted.', 'config', nullable=True),
+    Var('cslr_teardown_backup', 'bool', True, '`playbooks/teardown.yml` only: with `cslr_teardown_delete_data`, '
+        'dump MLflow\'s database (as `playbooks/mlflow_backup.yml`, to `cslr_mlflow_backup_dir`) before the MLflow '
+        'stack and its volumes are deleted; a failed backup stops the teardown. false: delete without a backup.',
+        'config'),
     Var('cslr_teardown_stacks', 'list', ['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health'],
         '`playbooks/teardown.yml` only: the stacks to stop.', 'config', elements='str',
         choices=['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health']),
@@ -370,10 +378,28 @@ VARIABLES = (
         minimum=1, maximum=64),
     Var('cslr_mlflow_backup_dir', 'str', "{{ lookup('ansible.builtin.env', 'HOME') }}/cslr-platform-backups",
         'Directory on the controller where `playbooks/mlflow_backup.yml` stores database dumps '
-        '(`mlflow-<host>-<UTC timestamp>.dump`).', 'mlflow'),
+        '(`mlflow-<host>-<UTC timestamp>.dump`) when `cslr_mlflow_backup_target` is `controller`. Under AWX '
+        'the job\'s home directory is thrown away with its execution environment: use a path of a volume '
+        'mounted into it, or the `host` target (a backup job refuses the home directory there).', 'mlflow'),
+    Var('cslr_mlflow_backup_target', 'str', 'controller', 'Where MLflow backups are kept: `controller` '
+        '(`cslr_mlflow_backup_dir`, fetched from the MLflow host) or `host` (`cslr_mlflow_backup_host_dir` on the '
+        'MLflow host itself; survives AWX jobs, and is where the scheduled backup writes).', 'mlflow',
+        choices=['controller', 'host']),
+    Var('cslr_mlflow_backup_host_dir', 'str', '/var/backups/cslr-platform/mlflow', 'Directory on the MLflow host '
+        'for backups of the `host` target and of the scheduled backup (root-only, 0700).', 'mlflow', fmt='path'),
+    Var('cslr_mlflow_backup_keep', 'int', None, 'Keep the newest N dumps of the MLflow host in the backup '
+        'directory of the target (and of the scheduled backup) and delete older ones after each backup. null: '
+        'keep every dump.', 'mlflow', minimum=1, nullable=True),
+    Var('cslr_mlflow_backup_schedule', 'str', None, 'A scheduled backup on the MLflow host: a systemd timer '
+        '(`cslr-mlflow-backup.timer`, `OnCalendar=` syntax, e.g. `daily` or `*-*-* 03:00:00`) that dumps the '
+        'database to `cslr_mlflow_backup_host_dir`, keeping `cslr_mlflow_backup_keep`. null: none (or an AWX '
+        'schedule of the MLflow backup template).', 'mlflow', nullable=True),
     Var('cslr_mlflow_restore_file', 'str', None, '`playbooks/mlflow_restore.yml` only: the dump on the controller '
-        'to restore (a file written by `mlflow_backup.yml`). It replaces the MLflow database.', 'mlflow',
-        nullable=True),
+        'to restore (a file written by `mlflow_backup.yml`). It replaces the MLflow database, after a backup of '
+        'it.', 'mlflow', nullable=True),
+    Var('cslr_mlflow_restore_confirm_loss', 'bool', False, '`playbooks/mlflow_restore.yml` only: restore a dump '
+        'even though the current database holds runs the dump lacks (logged after it was taken; the run says '
+        'how many). They are in the backup the restore takes first.', 'mlflow'),
     Var('cslr_mlflow_memory', 'str', None, 'Memory limit of the MLflow container. null: no limit.', 'mlflow',
         fmt='memory', nullable=True),
     Var('cslr_mlflow_auth_enabled', 'bool', True, 'MLflow\'s basic-auth app: every API call and the UI ask for '
@@ -393,6 +419,14 @@ VARIABLES = (
     # ------------------------------------------------------------------ postgres
     Var('cslr_postgres_image', 'str', 'postgres:17', 'PostgreSQL image of MLflow\'s backend store.', 'postgres',
         fmt='image'),
+    Var('cslr_postgres_major_upgrade', 'bool', False, 'What a `cslr_postgres_image` of another PostgreSQL major '
+        'version than the data in the database volume does (a server refuses the data directory of another major). '
+        'false: the run stops before any container changes, naming both versions. true: the MLflow host upgrades: '
+        'every database is dumped with the old server (kept beside the backups), the old data is moved to the volume '
+        '`<project>-mlflow-postgres-pg<old major>` (kept until you remove it), the new server starts on an empty '
+        'volume and the dumps are restored into it, and the run checks every MLflow run is there. The official '
+        'images\' data layouts are both handled (`/var/lib/postgresql/data` up to 17, `/var/lib/postgresql` from 18).',
+        'postgres'),
     Var('cslr_postgres_user', 'str', 'mlflow', 'PostgreSQL user MLflow connects as.', 'postgres', fmt='name'),
     Var('cslr_postgres_password', 'str', None, 'PostgreSQL password. Required when MLflow is enabled; at least '
         '12 characters and not a well-known default. Keep it in Ansible Vault.', 'postgres', secret=True,

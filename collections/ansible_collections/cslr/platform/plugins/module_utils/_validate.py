@@ -556,7 +556,7 @@ def check_ray_auth(cfg, out):
 # Directories the roles own, chmod or delete (teardown with data deletion, the checkpoint
 # retention job): never the root or a directory of the system itself.
 DATA_DIRS = ('cslr_base_dir', 'cslr_ray_log_dir', 'cslr_marimo_notebooks_dir', 'cslr_checkpoint_dir',
-             'cslr_images_host_dir')
+             'cslr_images_host_dir', 'cslr_mlflow_backup_host_dir')
 SYSTEM_DIRS = frozenset((
     '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt',
     '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/usr/bin', '/usr/lib', '/usr/local',
@@ -950,6 +950,20 @@ def check_training_runtime(cfg, out):
                 % MIN_EPHEMERAL_PORTS)
 
 
+_ON_CALENDAR = re.compile(r'^[A-Za-z0-9 *:,./~+-]{1,100}$')
+
+
+def check_mlflow_backup(cfg, out):
+    for host in cfg.groups.get('cslr_mlflow_hosts', ()):
+        if host not in cfg.cluster:
+            continue
+        value = cfg.get(host, 'cslr_mlflow_backup_schedule')
+        if isinstance(value, str) and not _ON_CALENDAR.match(value):
+            out.add([host], 'cslr_mlflow_backup_schedule', value, 'is not a systemd calendar expression (it is '
+                    'written into a timer unit: letters, digits, blanks and * : , . / ~ + - only, one line)',
+                    'write e.g. daily, or *-*-* 03:00:00 (systemd-analyze calendar checks one)')
+
+
 _REGISTRY = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$')
 
 
@@ -1125,6 +1139,7 @@ def validate_all(hostvars, groups, external=(), job_vars=None):
     check_rendezvous(cfg, out)
     check_training(cfg, out)
     check_training_runtime(cfg, out)
+    check_mlflow_backup(cfg, out)
     check_registry(cfg, out)
     check_image_builds(cfg, out)
     check_docker(cfg, out)

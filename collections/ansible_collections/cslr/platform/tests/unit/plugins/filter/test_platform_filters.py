@@ -8,14 +8,14 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.cslr.platform.plugins.filter.platform import (
     FilterModule, dpkg_missing, interface_of, mask_secrets, missed_hosts, secret_values, setting, size_bytes,
-    sources_cover, status_table, training_host)
+    postgres_major, sources_cover, status_table, training_host, undeletable)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
                                              'size_bytes', 'training_host', 'sources_cover', 'mask_secrets',
-                                             'secret_values', 'status_table'}
+                                             'secret_values', 'status_table', 'undeletable', 'postgres_major'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -198,3 +198,43 @@ def test_status_table_without_a_head_and_with_two():
     two = [{'host': h, 'address': h, 'health': _health('head'), 'ray_expected': True, 'nodes': [_node(h)]}
            for h in ('a', 'b')]
     assert 'SPLIT BRAIN: 2 heads (a, b)' in '\n'.join(status_table(two, 'lab-'))
+
+
+@pytest.mark.parametrize('path, why', [
+    ('/var/lib/cslr-platform/ray', ''),
+    ('/srv/notebooks/lab', ''),
+    ('/var/log/cslr-platform/ray', ''),
+    ('/', 'is the root directory, a directory of the system'),
+    ('/var/lib', 'is /var/lib, a directory of the system'),
+    ('/etc', 'is /etc, a directory of the system'),
+    ('/data', 'is directly under /'),
+    ('relative/dir', 'is not an absolute path'),
+    ('', 'is not an absolute path'),
+    ('/var/lib/../lib', 'is not written in its normal form (/var/lib)'),
+    ('/var/lib/cslr-platform/', 'is not written in its normal form (/var/lib/cslr-platform)'),
+    ('//var/lib/x', 'is not written in its normal form (//var/lib/x)'),
+    ('/etc/ssh', 'is inside /etc, which belongs to the system'),
+    ('/usr/local/lib/python3', 'is inside /usr, which belongs to the system'),
+    ('/var/lib/docker/volumes', 'is inside /var/lib/docker, which belongs to the system'),
+    ('/home/alice', 'is directly under /home (a home directory or a mount point)'),
+    ('/mnt/data', 'is directly under /mnt (a home directory or a mount point)'),
+    ('/home/alice/cslr-notebooks', ''),
+    ('/mnt/data/cslr/ray-logs', ''),
+    ('/opt/cslr/notebooks', ''),
+    ('/var/lib/dpkg', 'is directly under /var/lib (a directory of a program of its own)'),
+    ('/var/log/journal', 'is directly under /var/log (a directory of a program of its own)'),
+    ('/var/cache/apt', 'is directly under /var/cache (a directory of a program of its own)'),
+    ('/var/lib/cslr-platform/marimo', ''),
+])
+def test_undeletable(path, why):
+    assert undeletable(path) == why
+
+
+@pytest.mark.parametrize('image, major', [
+    ('postgres:17', 17), ('postgres:17.2', 17), ('postgres:17-bookworm', 17), ('postgres:18.1-alpine3.22', 18),
+    ('docker.io/library/postgres:16', 16), ('10.213.1.250:5000/cslr-lab/postgres:15', 15),
+    ('registry.example:5000/postgres', None), ('postgres:latest', None), ('postgres', None),
+    ('postgres@sha256:' + 'a' * 64, None), ('postgres:17@sha256:' + 'a' * 64, None), ('', None), (None, None),
+])
+def test_postgres_major(image, major):
+    assert postgres_major(image) == major
