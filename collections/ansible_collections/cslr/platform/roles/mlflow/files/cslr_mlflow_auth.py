@@ -9,8 +9,9 @@ From the environment (the stack's root-only env file):
   MLFLOW_AUTH_ADMIN_PASSWORD   its password
 
 Before the server starts: the users' database exists, MLflow's auth configuration is written
-to a root-only file inside the container (it holds the database password, so it is never a
-file on the host) and named by MLFLOW_AUTH_CONFIG_PATH, and an existing admin user gets the
+to a root-only file inside the container (it holds the database and admin passwords, so it is
+never a file on the host; MLflow 3.15 and older read the admin's password only from there) and
+named by MLFLOW_AUTH_CONFIG_PATH, and an existing admin user gets the
 configured password (MLflow itself only sets it when it creates the user: this is how the
 platform rotates it), and the Flask secret key of the auth app's CSRF protection is set when the
 environment has none (MLFLOW_FLASK_SERVER_SECRET_KEY: derived from the admin's password, so it
@@ -20,6 +21,7 @@ is the same in every worker and across restarts, and changes with the password).
 import configparser
 import hashlib
 import hmac
+import inspect
 import os
 import sys
 from urllib.parse import unquote, urlsplit
@@ -51,12 +53,13 @@ def ensure_database(backend_uri, auth_db):
         conn.close()
 
 
-def write_config(path, auth_uri, username):
+def write_config(path, auth_uri, username, password):
     config = configparser.ConfigParser()
     config['mlflow'] = {
         'default_permission': 'READ',
         'database_uri': auth_uri,
         'admin_username': username,
+        'admin_password': password,
         'authorization_function': 'mlflow.server.auth:authenticate_request_basic_auth',
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -69,8 +72,10 @@ def sync_admin_password(auth_uri, username, password):
 
     store = SqlAlchemyStore()
     store.init_db(auth_uri)
-    if store.has_user(username, use_primary=True) and \
-            not store.authenticate_user(username, password, use_primary=True):
+    # MLflow 3.17 reads users from a replica unless told otherwise (use_primary); older ones have
+    # one database and no such argument (the platform also starts them: a rollback of an upgrade).
+    primary = {'use_primary': True} if 'use_primary' in inspect.signature(store.has_user).parameters else {}
+    if store.has_user(username, **primary) and not store.authenticate_user(username, password, **primary):
         store.update_user(username, password=password)
         print('cslr: set the configured password of MLflow\'s admin user %s' % username, flush=True)
 
@@ -82,7 +87,7 @@ def main(argv):
     password = os.environ['MLFLOW_AUTH_ADMIN_PASSWORD']
     auth_uri = auth_database_uri(backend, auth_db)
     ensure_database(backend, auth_db)
-    write_config(CONFIG_PATH, auth_uri, username)
+    write_config(CONFIG_PATH, auth_uri, username, password)
     os.environ['MLFLOW_AUTH_CONFIG_PATH'] = CONFIG_PATH
     sync_admin_password(auth_uri, username, password)
     if not os.environ.get('MLFLOW_FLASK_SERVER_SECRET_KEY'):
