@@ -8,6 +8,7 @@ files decrypted with ANSIBLE_VAULT_PASSWORD_FILE, which molecule sets).
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -139,3 +140,18 @@ def changed_tasks(stdout):
 def run_site(*args):
     """Run the checkout's site.yml against CSLR_TEST_INVENTORY; returns (result, {host: changed})."""
     return run_playbook("site.yml", *args)
+
+
+def controller_archive(ref):
+    """Where the images role keeps the controller's archive of image ref for cslr_images_source
+    archive (cslr_images_archive_dir's default, the name with / : @ as _)."""
+    return os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", ref))
+
+
+def drop_from_controller(ref, force=False):
+    """Remove a test's image ref from the controller's engine (docker rmi, -f with force) and its
+    archive, if the run made one."""
+    subprocess.run(["docker", "rmi"] + (["-f"] if force else []) + [ref], capture_output=True)
+    archive = controller_archive(ref)
+    if os.path.exists(archive):
+        os.unlink(archive)

@@ -6,13 +6,12 @@ upgrade and PostgreSQL major versions (issue 18). That a settled rerun changes n
 every container is test_awx_runner.py's."""
 import json
 import os
-import re
 import subprocess
 import time
 
 import pytest
 
-from cslr_testinfra import Lab, changed_tasks, run_playbook, run_site
+from cslr_testinfra import Lab, changed_tasks, drop_from_controller, run_playbook, run_site
 
 import test_stacks as stacks
 
@@ -261,11 +260,8 @@ def test_a_new_mlflow_image_starts_only_after_a_backup_of_the_database(logged_ru
                                        for d in dumps), dumps
         assert run_exists(logged_run[0])
     finally:
-        subprocess.run(["docker", "rmi", "-f", new], capture_output=True)
+        drop_from_controller(new, force=True)
         LAB.host(MLFLOW).run("docker rmi %s", new)
-        archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", new))
-        if os.path.exists(archive):
-            os.unlink(archive)
 
 
 # PostgreSQL major versions: the lab's cslr-lab/postgres:15 (images/postgres on Debian 12) stands in
@@ -298,10 +294,7 @@ def test_a_postgres_image_of_another_major_is_refused_before_any_host_changes():
 def pg15_on_the_controller():
     subprocess.run(["docker", "tag", "cslr-lab/postgres:15", PG15], check=True, capture_output=True)
     yield PG15
-    subprocess.run(["docker", "rmi", PG15], capture_output=True)
-    archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", PG15))
-    if os.path.exists(archive):
-        os.unlink(archive)
+    drop_from_controller(PG15)
 
 
 def test_the_opt_in_upgrade_from_15_to_17_keeps_every_run_and_the_old_data(pg15_on_the_controller):

@@ -16,7 +16,6 @@ The concurrency rule (two candidates starting together -> one head, repeated) is
 entrypoint itself: tests/election/test_entrypoint_race.py.
 """
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -24,7 +23,7 @@ import time
 
 import pytest
 
-from cslr_testinfra import Lab, run_playbook, run_site
+from cslr_testinfra import Lab, drop_from_controller, run_playbook, run_site
 
 BASE = Lab()
 CANDIDATES = BASE.group("cslr_ray_head_candidates")
@@ -35,7 +34,6 @@ PREFIX = BASE.var(CANDIDATES[0], "cslr_project_name", "cslr")
 RAY = PREFIX + "-ray"
 OLD_IMAGE = BASE.var(CANDIDATES[0], "cslr_ray_image")
 NEW_IMAGE = "%s:%s-rolling" % tuple(OLD_IMAGE.rsplit(":", 1))   # REGISTRY:PORT/NAME:TAG-rolling
-ARCHIVE = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", NEW_IMAGE))
 # The new image exists on the controller only (not in the lab registry): it reaches the hosts by
 # the air-gapped path, so that path is tested too.
 IMAGE_VARS = ["-e", "cslr_ray_image=" + NEW_IMAGE, "-e", "cslr_ray_gpu_image=" + NEW_IMAGE,
@@ -58,9 +56,7 @@ def new_image():
     subprocess.run(["docker", "build", "-q", "-t", NEW_IMAGE, "-"], check=True, capture_output=True, text=True,
                    input="FROM %s\nLABEL org.cslr.test.rolling=%s\n" % (OLD_IMAGE, time.time()))
     yield NEW_IMAGE
-    subprocess.run(["docker", "rmi", "-f", NEW_IMAGE], capture_output=True)
-    if os.path.exists(ARCHIVE):
-        os.unlink(ARCHIVE)
+    drop_from_controller(NEW_IMAGE, force=True)
 
 
 def host(name):
@@ -181,10 +177,7 @@ def previous_image():
     subprocess.run(["docker", "tag", "cslr-lab/ray:%s" % PREVIOUS_VERSION, PREVIOUS_IMAGE], check=True,
                    capture_output=True, text=True)
     yield PREVIOUS_IMAGE
-    subprocess.run(["docker", "rmi", PREVIOUS_IMAGE], capture_output=True)
-    archive = os.path.expanduser("~/.cache/cslr-platform/images/%s.tar" % re.sub(r"[/:@]", "_", PREVIOUS_IMAGE))
-    if os.path.exists(archive):
-        os.unlink(archive)
+    drop_from_controller(PREVIOUS_IMAGE)
     for name in HOSTS + [SPARE]:
         try:
             host(name).run("docker rmi %s" % PREVIOUS_IMAGE)
