@@ -49,7 +49,19 @@ S3_SECRET = HV["cslr_checkpoint_s3_secret_access_key"]
 CLIENT_PORT = HV.get("cslr_rendezvous_client_port", 2379)
 MASTER_PORT = HV.get("cslr_training_master_port", 29500)
 RANGE = (HV.get("cslr_training_min_port", 40000), HV.get("cslr_training_max_port", 49999))
-RANGE_PORT = 45000  # inside that range
+# A port inside that range with nothing on it, found on the host when the test starts: the range is
+# the kernel's ephemeral range there, so any fixed port may be the local end of a Ray connection.
+FREE_IN_RANGE = ("import socket, sys\n"
+                 "for port in range(int(sys.argv[1]), int(sys.argv[2])):\n"
+                 "    s = socket.socket()\n"
+                 "    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                 "    try:\n"
+                 "        s.bind(('0.0.0.0', port))\n"
+                 "    except OSError:\n"
+                 "        continue\n"
+                 "    finally:\n"
+                 "        s.close()\n"
+                 "    print(port); break\n")
 TRAINER_LABEL = "org.cslr.training.job=true"
 
 CONNECT = ("import socket, sys\n"
@@ -285,42 +297,62 @@ def test_elastic_rendezvous_across_two_hosts_then_stale_state_cleaned(trainers):
 
 @pytest.fixture(scope="module")
 def training_listeners():
+    """A listener on torchrun's master port and one on a free port of the training range, on the
+    last host: (host, that range port)."""
     target = HOSTS[-1]
     host = LAB.host(target)
-    for port in (MASTER_PORT, RANGE_PORT):
-        host.run("systemctl stop cslr-trtest-%s", str(port))
-        host.check_output("systemd-run --unit=cslr-trtest-%s python3 -m http.server %s", str(port), str(port))
-    deadline = time.time() + 20
-    while not all(reachable(target, "127.0.0.1", p) for p in (MASTER_PORT, RANGE_PORT)):
-        assert time.time() < deadline, host.run("ss -ltnp").stdout
-        time.sleep(0.5)
-    yield target
-    for port in (MASTER_PORT, RANGE_PORT):
-        host.run("systemctl stop cslr-trtest-%s", str(port))
+    units = []
+
+    def stop():
+        for unit, _port in units:
+            host.run("systemctl stop %s; systemctl reset-failed %s", unit, unit)
+
+    try:
+        for port in (MASTER_PORT, None):
+            if port is None:
+                port = int(host.check_output("python3 -c %s %s %s", FREE_IN_RANGE, str(RANGE[0] + 5000), str(RANGE[1])))
+            unit = "cslr-trtest-%s" % port
+            units.append((unit, port))
+            host.run("systemctl stop %s; systemctl reset-failed %s", unit, unit)
+            host.check_output("systemd-run --unit=%s python3 -m http.server %s", unit, str(port))
+        deadline = time.time() + 20
+        while not all(reachable(target, "127.0.0.1", p) for _u, p in units):
+            assert time.time() < deadline, "\n".join(
+                [host.run("systemctl status --no-pager -n 20 %s", u).stdout for u, _p in units] + [host.run("ss -ltnp").stdout])
+            time.sleep(0.5)
+    except BaseException:
+        # A listener left running would fail every later site.yml on this host (torchrun's port taken).
+        stop()
+        raise
+    yield target, units[1][1]
+    stop()
 
 
 def test_cluster_hosts_reach_etcd_and_training_ports(training_listeners):
+    target, range_port = training_listeners
     assert reachable(HOSTS[0], LAB.address(MEMBERS[-1]), CLIENT_PORT)
-    for port in (MASTER_PORT, RANGE_PORT):
-        assert reachable(HOSTS[0], LAB.address(training_listeners), port), port
+    for port in (MASTER_PORT, range_port):
+        assert reachable(HOSTS[0], LAB.address(target), port), port
 
 
 def test_preflight_stops_site_yml_when_torchruns_port_is_taken(training_listeners):
-    res, recap = run_playbook("site.yml", "--limit", training_listeners)
+    target, _range_port = training_listeners
+    res, recap = run_playbook("site.yml", "--limit", target)
     out = flat(res)
     assert res.returncode != 0, out[-3000:]
-    assert "%s: torchrun's ports are taken: port %s (pid " % (training_listeners, MASTER_PORT) in out, out[-3000:]
+    assert "%s: torchrun's ports are taken: port %s (pid " % (target, MASTER_PORT) in out, out[-3000:]
     assert "http.server" in out and "cslr_training_master_port" in out, out[-3000:]
     # Stopped in the preflight: nothing changed on the host.
-    assert recap.get(training_listeners) == 0, out[-3000:]
+    assert recap.get(target) == 0, out[-3000:]
 
 
 def test_outsider_reaches_neither_etcd_nor_training_ports(training_listeners):
+    target, range_port = training_listeners
     assert OUTSIDER, "the inventory has no host in lab_outsiders to test from"
     for name in MEMBERS:
         assert not reachable(OUTSIDER, LAB.address(name), CLIENT_PORT), name
-    for port in (MASTER_PORT, RANGE_PORT):
-        assert not reachable(OUTSIDER, LAB.address(training_listeners), port), port
+    for port in (MASTER_PORT, range_port):
+        assert not reachable(OUTSIDER, LAB.address(target), port), port
 
 
 # ------------------------------------------------------------------ checkpoints, S3

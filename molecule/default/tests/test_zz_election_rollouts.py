@@ -71,7 +71,10 @@ def alive_ips(head):
     res = host(head).run("docker exec %s ray list nodes --format json --filter state=ALIVE --limit 10000" % RAY)
     if res.rc != 0:
         return None
-    return sorted(n["node_ip"] for n in json.loads(res.stdout))
+    try:
+        return sorted(n["node_ip"] for n in json.loads(res.stdout))
+    except ValueError:   # not JSON: the state API answered while the head was still starting; ask again
+        return None
 
 
 def container_ids(names):
