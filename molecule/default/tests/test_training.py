@@ -301,19 +301,16 @@ def training_listeners():
     last host: (host, that range port)."""
     target = HOSTS[-1]
     host = LAB.host(target)
-    units = []
+    range_port = int(host.check_output("python3 -c %s %s %s", FREE_IN_RANGE, str(RANGE[0] + 5000), str(RANGE[1])))
+    units = [("cslr-trtest-%s" % port, port) for port in (MASTER_PORT, range_port)]
 
     def stop():
         for unit, _port in units:
             host.run("systemctl stop %s; systemctl reset-failed %s", unit, unit)
 
+    stop()   # leftovers of an aborted run
     try:
-        for port in (MASTER_PORT, None):
-            if port is None:
-                port = int(host.check_output("python3 -c %s %s %s", FREE_IN_RANGE, str(RANGE[0] + 5000), str(RANGE[1])))
-            unit = "cslr-trtest-%s" % port
-            units.append((unit, port))
-            host.run("systemctl stop %s; systemctl reset-failed %s", unit, unit)
+        for unit, port in units:
             host.check_output("systemd-run --unit=%s python3 -m http.server %s", unit, str(port))
         deadline = time.time() + 20
         while not all(reachable(target, "127.0.0.1", p) for _u, p in units):
@@ -324,7 +321,7 @@ def training_listeners():
         # A listener left running would fail every later site.yml on this host (torchrun's port taken).
         stop()
         raise
-    yield target, units[1][1]
+    yield target, range_port
     stop()
 
 
