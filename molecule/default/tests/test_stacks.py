@@ -5,6 +5,7 @@ Redis and Marimo stacks where the inventory enables them."""
 import json
 import os
 import shlex
+import time
 import uuid
 
 import pytest
@@ -281,3 +282,32 @@ def test_marimo_serves_notebooks_with_a_token():
     # Marimo prints its URL at start; the token is cut from it (the compose file patches that).
     logs = host.check_output("docker logs %s-marimo 2>&1", PREFIX)
     assert "http://" in logs and token not in logs, logs[-2000:]
+
+
+def test_ray_container_start_prunes_old_sessions():
+    """cslr_ray_sessions_keep: a worker's Ray container restarted with more old sessions than it keeps
+    removes the oldest; the current session and the newest `keep` earlier ones remain."""
+    name = [h for h in HOSTS if h not in CANDIDATES][-1]
+    host = LAB.host(name)
+    keep = LAB.var(name, "cslr_ray_sessions_keep", 5)
+    temp = "/var/log/cslr-platform/ray/tmp"
+    listing = "cd %s && ls -d session_2* | sort" % temp
+    # Sessions of 2020 (older than every real one), one more than it keeps, each with a log.
+    for i in range(keep + 1):
+        old = "%s/session_2020-01-01_00-00-%02d_000000_1/logs" % (temp, i)
+        host.check_output("mkdir -p %s && echo x > %s/raylet.out", old, old)
+    before = host.check_output(listing).split()
+    host.check_output("docker restart %s-ray", PREFIX)
+    deadline = time.time() + 240
+    while True:
+        # session_latest: a link to /tmp/ray/session_... (the path in the container)
+        latest = os.path.basename(host.run("readlink %s/session_latest", temp).stdout.strip())
+        status = host.run("docker inspect -f '{{.State.Health.Status}}' %s-ray", PREFIX).stdout.strip()
+        if latest and latest not in before and status == "healthy":
+            break
+        assert time.time() < deadline, (latest, status, host.run("docker logs --tail 30 %s-ray", PREFIX).stderr)
+        time.sleep(3)
+    after = host.check_output(listing).split()
+    assert after == before[-keep:] + [latest], (before, after)
+    assert "old Ray session(s) from /tmp/ray (CSLR_RAY_SESSIONS_KEEP=%d)" % keep in host.check_output(
+        "docker logs %s-ray 2>&1", PREFIX)
