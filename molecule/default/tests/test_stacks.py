@@ -152,6 +152,52 @@ def test_ray_job_runs_everywhere_and_logs_to_mlflow_from_a_worker():
     assert content.strip() == "artifact %s from %s" % (marker, LAB.address(worker))
 
 
+@pytest.mark.parametrize("name", HOSTS)
+def test_health_reports_disk_space_and_prometheus_metrics(name):
+    """Issue 22: `disk` in the JSON is the filesystem of each platform directory, as df on the host
+    shows it; /metrics is Prometheus' text format (parsed by prometheus_client, in the Ray image),
+    reachable from another cluster host, with the same facts."""
+    host = LAB.host(name)
+    disk = health(name)["disk"]
+    expected = {"data": LAB.var(name, "cslr_base_dir", "/opt/cslr-platform"),
+                "ray_logs": LAB.var(name, "cslr_ray_log_dir", "/var/log/cslr-platform/ray")}
+    if LAB.var(name, "cslr_training_enabled"):
+        expected["checkpoints"] = LAB.var(name, "cslr_checkpoint_dir", "/var/lib/cslr-platform/checkpoints")
+    assert {k: v["path"] for k, v in disk.items()} == expected, disk
+    for key, path in expected.items():
+        # df on the host, in 1024-byte blocks: the filesystem's size and what non-root users may write.
+        total, avail = [int(x) for x in host.check_output("df -k --output=size,avail %s | tail -1", path).split()]
+        assert disk[key]["total_bytes"] == total * 1024, (key, disk[key])
+        assert abs(disk[key]["free_bytes"] - avail * 1024) < 256 << 20, (key, disk[key])
+        assert 0 < disk[key]["used_percent"] < 100
+    # The data directories are not in the health container: an empty directory of each is.
+    mounts = json.loads(host.check_output("docker inspect -f '{{json .Mounts}}' %s-health" % PREFIX))
+    for path in expected.values():
+        assert [m for m in mounts if m["Source"].startswith(path + "/")] and not [
+            m for m in mounts if m["Source"] == path], mounts
+        assert host.check_output("ls -A %s/.cslr-disk | wc -l", path) == "0"
+    # /metrics from another cluster host, parsed by Prometheus' own client library.
+    peer = [h for h in HOSTS if h != name][0]
+    parse = ("import sys, urllib.request\n"
+             "from prometheus_client.parser import text_string_to_metric_families as parse\n"
+             "text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()\n"
+             "for family in parse(text):\n"
+             "    for s in family.samples:\n"
+             "        print(s.name, ','.join('%s=%s' % kv for kv in sorted(s.labels.items())), s.value)\n")
+    out = LAB.host(peer).check_output("docker exec %s-ray python3 -c %s %s" % (
+        PREFIX, shlex.quote(parse), "http://%s:8888/metrics" % LAB.address(name)))
+    samples = {tuple(line.split(" ")[:2]): float(line.split(" ")[2]) for line in out.splitlines()}
+    assert samples[("cslr_docker_up", "")] == 1
+    role = "head" if name == HEAD else "worker"
+    assert samples[("cslr_ray_role", "role=" + role)] == 1 and samples[("cslr_ray_role", "role=none")] == 0
+    assert samples[("cslr_container_running", "container=%s-ray,project=%s-ray,service=ray" % (PREFIX, PREFIX))] == 1
+    assert samples[("cslr_container_healthy", "container=%s-ray,project=%s-ray,service=ray" % (PREFIX, PREFIX))] == 1
+    for key, path in expected.items():
+        labels = "name=%s,path=%s" % (key, path)
+        assert samples[("cslr_disk_total_bytes", labels)] == disk[key]["total_bytes"]
+        assert 0 < samples[("cslr_disk_used_ratio", labels)] < 1
+
+
 def test_health_service_holds_no_docker_socket():
     # It reads the engine through the read-only proxy of its stack: listing works, anything
     # that changes the engine is refused (403), and the real socket is not in its container.
