@@ -47,15 +47,16 @@ def render(tmp_path, gpu=False, **extra):
     (True, {}, [("data", "/opt/cslr-platform"), ("ray_logs", "/var/log/cslr-platform/ray"),
                 ("checkpoints", "/var/lib/cslr-platform/checkpoints")]),
     (False, {"cslr_ray_enabled": False, "cslr_training_enabled": True, "cslr_base_dir": "/srv/cslr",
-             "cslr_checkpoint_dir": "/scratch/ckpt"},
-     [("data", "/srv/cslr"), ("checkpoints", "/scratch/ckpt")]),
+             "cslr_checkpoint_dir": "/srv/cslr/ckpt"},
+     [("data", "/srv/cslr"), ("checkpoints", "/srv/cslr/ckpt")]),
 ])
 def test_the_health_service_reads_each_directorys_filesystem_through_an_empty_mount(tmp_path, gpu, extra, disks):
     health = render(tmp_path, gpu=gpu, **extra)
     assert health["environment"]["CSLR_DISK_ROOT"] == "/cslr-disk"
     assert health["environment"]["CSLR_DISK_PATHS"] == ",".join("%s=%s" % d for d in disks)
     mounts = [v for v in health["volumes"] if ":/cslr-disk/" in v]
-    assert mounts == ["%s/.cslr-disk:/cslr-disk%s:ro" % (path, path) for _name, path in disks]
+    # At /cslr-disk/<name>: nested directories (checkpoints inside the base directory) still mount.
+    assert mounts == ["%s/.cslr-disk:/cslr-disk/%s:ro" % (path, name) for name, path in disks]
     # None of those directories is mounted itself.
     for _name, path in disks:
         assert not [v for v in health["volumes"] if v.startswith(path + ":")], health["volumes"]

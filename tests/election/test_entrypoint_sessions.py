@@ -95,8 +95,12 @@ def test_no_temp_directory_yet_is_not_an_error(ep, tmp_path):
 def test_a_directory_that_cannot_be_removed_is_logged_and_ray_starts_anyway(ep, tmp_path, monkeypatch):
     temp = make_temp(tmp_path, 3)
 
-    def rmtree(path, onerror):
-        onerror(os.unlink, path + '/logs/raylet.out', (OSError, OSError(30, 'Read-only file system'), None))
+    def rmtree(path, onerror=None, onexc=None):
+        error = OSError(30, 'Read-only file system')
+        if onexc:
+            onexc(os.unlink, path + '/logs/raylet.out', error)
+        else:
+            onerror(os.unlink, path + '/logs/raylet.out', (OSError, error, None))
     monkeypatch.setattr(ep.shutil, 'rmtree', rmtree)
     lines = []
     assert ep.prune_sessions(str(temp), 1, logger=lines.append) == []

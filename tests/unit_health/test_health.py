@@ -476,7 +476,7 @@ def test_bad_disk_paths_are_a_configuration_error(value, message):
 
 def test_disk_usage_of_each_directory_as_df_shows_it(tmp_path, etc_dir, docker_sock):
     root = tmp_path / 'disk'
-    (root / 'var' / 'lib' / 'cslr-platform').mkdir(parents=True)
+    (root / 'data').mkdir(parents=True)   # read at <root>/<name>
     cfg = make_cfg(docker_sock.path, etc_dir, CSLR_DISK_ROOT=str(root),
                    CSLR_DISK_PATHS='data=/var/lib/cslr-platform,gone=/srv/missing')
     disk = health.status(cfg)['disk']

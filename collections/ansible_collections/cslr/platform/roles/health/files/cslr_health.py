@@ -77,11 +77,11 @@ Environment
   CSLR_HEALTH_ACCESS_LOG "1" logs every request to stderr (default: errors only)
   CSLR_DISK_PATHS        "name=/host/path,..." directories whose filesystem
                          `disk` reports (default: none)
-  CSLR_DISK_ROOT         where the host paths are in the container: the
-                         filesystem of /host/path is read at
-                         <CSLR_DISK_ROOT>/host/path (default: the path as is).
-                         Ansible mounts an empty directory created inside
-                         each of them there, so the service sees no data
+  CSLR_DISK_ROOT         where the directories are in the container: the
+                         filesystem of `name` is read at <CSLR_DISK_ROOT>/<name>
+                         (default: unset, read at the path itself). Ansible
+                         mounts there an empty directory made inside each one
+                         (.cslr-disk), so the service sees none of their data
 
 SIGTERM and SIGINT stop the server cleanly (exit status 0).
 """
@@ -291,7 +291,7 @@ def disk_usage(cfg):
     """{name: {path, total_bytes, free_bytes, used_percent}} (or {path, error}) of CSLR_DISK_PATHS."""
     result = {}
     for name, path in cfg.disk_paths:
-        where = cfg.disk_root.rstrip('/') + path if cfg.disk_root else path
+        where = os.path.join(cfg.disk_root, name) if cfg.disk_root else path
         try:
             st = os.statvfs(where)
         except OSError as exc:

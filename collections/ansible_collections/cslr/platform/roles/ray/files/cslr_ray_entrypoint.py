@@ -426,7 +426,10 @@ def prune_sessions(temp_dir, keep, logger=log):
     removed = []
     for name in names[:max(len(names) - keep, 0)]:
         errors = []
-        shutil.rmtree(os.path.join(temp_dir, name), onerror=lambda f, p, e: errors.append('%s: %s' % (p, e[1])))
+        if sys.version_info >= (3, 12):   # onerror is deprecated there
+            shutil.rmtree(os.path.join(temp_dir, name), onexc=lambda f, p, e: errors.append('%s: %s' % (p, e)))
+        else:
+            shutil.rmtree(os.path.join(temp_dir, name), onerror=lambda f, p, e: errors.append('%s: %s' % (p, e[1])))
         if errors:
             logger('could not remove all of the old Ray session %s: %s' % (name, errors[0]))
         else:
