@@ -9,6 +9,7 @@ end-to-end cases (port, SIGTERM), and in-process for the rest.
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import socketserver
@@ -316,7 +317,7 @@ def test_http_root(server, docker_sock):
     assert ctype == 'application/json'
     data = json.loads(body)
     assert set(data) == {'host', 'cluster_address', 'ray_role', 'ray_version', 'gpu_count', 'stacks', 'docker',
-                         'time'}
+                         'disk', 'time'}
     assert data['docker'] == 'ok'
     assert data['stacks']['cslr-ray'][0]['state'] == 'running'
 
@@ -427,3 +428,115 @@ def test_program_port_in_use_fails_clearly():
         s.close()
     assert proc.returncode == 1
     assert 'cannot listen on 127.0.0.1:%d' % port in proc.stderr
+
+
+# ---------------------------------------------------------------- disk and /metrics (issue 22)
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+)$')
+
+
+def parse_metrics(text):
+    """{(name, labels-text): value}, checking every line is a HELP, a TYPE or a sample of the text format."""
+    samples = {}
+    typed = set()
+    for line in text.splitlines():
+        if line.startswith('# HELP '):
+            continue
+        if line.startswith('# TYPE '):
+            name, kind = line.split()[2:4]
+            assert kind == 'gauge' and name not in typed, line
+            typed.add(name)
+            continue
+        m = SAMPLE.match(line)
+        assert m, 'not a sample line: %r' % line
+        assert m.group(1) in typed, 'sample before its TYPE: %r' % line
+        samples[(m.group(1), m.group(2) or '')] = float(m.group(3))
+    return samples
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('', []),
+    ('data=/var/lib/cslr-platform', [('data', '/var/lib/cslr-platform')]),
+    (' data=/a , ray_logs=/b/c ,', [('data', '/a'), ('ray_logs', '/b/c')]),
+])
+def test_disk_paths_parsed(value, expected):
+    assert health.parse_disk_paths(value) == expected
+
+
+@pytest.mark.parametrize('value, message', [
+    ('data', 'not name=/absolute/path'),
+    ('data=relative', 'not name=/absolute/path'),
+    ('Data=/a', 'not name=/absolute/path'),
+    ('a=/x,a=/y', 'named twice'),
+])
+def test_bad_disk_paths_are_a_configuration_error(value, message):
+    with pytest.raises(ValueError, match=message):
+        health.Config({'CSLR_DISK_PATHS': value})
+
+
+def test_disk_usage_of_each_directory_as_df_shows_it(tmp_path, etc_dir, docker_sock):
+    root = tmp_path / 'disk'
+    (root / 'data').mkdir(parents=True)   # read at <root>/<name>
+    cfg = make_cfg(docker_sock.path, etc_dir, CSLR_DISK_ROOT=str(root),
+                   CSLR_DISK_PATHS='data=/var/lib/cslr-platform,gone=/srv/missing')
+    disk = health.status(cfg)['disk']
+    st = os.statvfs(str(root))
+    data = disk['data']
+    assert data['path'] == '/var/lib/cslr-platform'
+    assert data['total_bytes'] == st.f_blocks * st.f_frsize
+    # Free space moves while the tests run: near the statvfs taken here.
+    assert abs(data['free_bytes'] - st.f_bavail * st.f_frsize) < 1 << 30
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    assert abs(data['used_percent'] - 100.0 * used / (used + st.f_bavail * st.f_frsize)) < 1
+    # df agrees (its Use% rounds up).
+    df = subprocess.run(['df', '-P', str(root)], stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    assert abs(int(df.stdout.splitlines()[1].split()[4].rstrip('%')) - data['used_percent']) <= 1
+    assert disk['gone'] == {'path': '/srv/missing', 'error': 'No such file or directory'}
+
+
+def test_metrics_in_prometheus_text_format(docker_sock, etc_dir, tmp_path):
+    (etc_dir / 'ray_role').write_text('head\n')
+    (etc_dir / 'gpu_count').write_text('2\n')
+    cfg = make_cfg(docker_sock.path, etc_dir, CSLR_RAY_VERSION='2.60.0', CSLR_DISK_PATHS='data=%s' % tmp_path)
+    st = health.status(cfg)
+    m = parse_metrics(health.metrics(st))
+    assert m[('cslr_docker_up', '')] == 1
+    assert m[('cslr_container_running', '{project="cslr-ray",service="ray",container="cslr-ray-ray-1"}')] == 1
+    assert m[('cslr_container_running',
+              '{project="cslr-mlflow",service="mlflow",container="cslr-mlflow-mlflow-1"}')] == 0
+    healthy = {k[1]: v for k, v in m.items() if k[0] == 'cslr_container_healthy'}
+    # Only containers with a health check; starting and unhealthy are 0.
+    assert healthy == {'{project="cslr-mlflow",service="postgres",container="cslr-mlflow-postgres-1"}': 0,
+                       '{project="cslr-ray",service="ray",container="cslr-ray-ray-1"}': 1,
+                       '{project="cslr-redis",service="redis",container="cslr-redis-redis-1"}': 0}
+    assert not any('other-web' in k[1] for k in m)
+    assert {k[1]: v for k, v in m.items() if k[0] == 'cslr_ray_role'} == {
+        '{role="head"}': 1, '{role="worker"}': 0, '{role="none"}': 0}
+    assert m[('cslr_ray_version_info', '{version="2.60.0"}')] == 1
+    assert m[('cslr_gpu_count', '')] == 2
+    labels = '{name="data",path="%s"}' % tmp_path
+    assert m[('cslr_disk_total_bytes', labels)] == st['disk']['data']['total_bytes']
+    assert m[('cslr_disk_free_bytes', labels)] == st['disk']['data']['free_bytes']
+    assert 0 < m[('cslr_disk_used_ratio', labels)] < 1
+
+
+def test_metrics_with_docker_down_and_odd_labels(etc_dir, tmp_path):
+    st = health.status(make_cfg(str(tmp_path / 'missing.sock'), etc_dir,
+                                CSLR_DISK_PATHS='gone=/srv/missing'))
+    text = health.metrics(st)
+    m = parse_metrics(text)
+    assert m[('cslr_docker_up', '')] == 0
+    assert not any(k[0].startswith('cslr_container_') for k in m)
+    assert not any(k[0].startswith('cslr_disk_') for k in m)   # an unreadable directory: no sample
+    assert ('cslr_ray_version_info', '{version="x"}') not in m
+    st['stacks'] = {'cslr-x': [{'container': 'a"b\\c\nd', 'service': None, 'state': 'running', 'health': 'none'}]}
+    m = parse_metrics(health.metrics(st))
+    assert m[('cslr_container_running', '{project="cslr-x",service="",container="a\\"b\\\\c\\nd"}')] == 1
+
+
+def test_http_metrics(server, docker_sock):
+    code, ctype, body = get(server.server_address[1], '/metrics')
+    assert code == 200
+    assert ctype == 'text/plain; version=0.0.4; charset=utf-8'
+    assert parse_metrics(body)[('cslr_docker_up', '')] == 1
+    assert len(docker_sock.requests) == 1

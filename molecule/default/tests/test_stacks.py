@@ -5,6 +5,7 @@ Redis and Marimo stacks where the inventory enables them."""
 import json
 import os
 import shlex
+import time
 import uuid
 
 import pytest
@@ -151,6 +152,53 @@ def test_ray_job_runs_everywhere_and_logs_to_mlflow_from_a_worker():
     assert content.strip() == "artifact %s from %s" % (marker, LAB.address(worker))
 
 
+@pytest.mark.parametrize("name", HOSTS)
+def test_health_reports_disk_space_and_prometheus_metrics(name):
+    """Issue 22: `disk` in the JSON is the filesystem of each platform directory, as df on the host
+    shows it; /metrics is Prometheus' text format (parsed by prometheus_client, in the Ray image),
+    reachable from another cluster host, with the same facts."""
+    host = LAB.host(name)
+    disk = health(name)["disk"]
+    expected = {"data": LAB.var(name, "cslr_base_dir", "/opt/cslr-platform"),
+                "ray_logs": LAB.var(name, "cslr_ray_log_dir", "/var/log/cslr-platform/ray")}
+    if LAB.var(name, "cslr_training_enabled"):
+        expected["checkpoints"] = LAB.var(name, "cslr_checkpoint_dir", "/var/lib/cslr-platform/checkpoints")
+    assert {k: v["path"] for k, v in disk.items()} == expected, disk
+    for key, path in expected.items():
+        # df on the host, in 1024-byte blocks: the filesystem's size and what non-root users may write.
+        total, avail = [int(x) for x in host.check_output("df -k --output=size,avail %s | tail -1", path).split()]
+        assert disk[key]["total_bytes"] == total * 1024, (key, disk[key])
+        assert abs(disk[key]["free_bytes"] - avail * 1024) < 256 << 20, (key, disk[key])
+        assert 0 < disk[key]["used_percent"] < 100
+    # The data directories are not in the health container: an empty directory of each is.
+    mounts = json.loads(host.check_output("docker inspect -f '{{json .Mounts}}' %s-health" % PREFIX))
+    for key, path in expected.items():
+        probe = [(m["Destination"], m["RW"]) for m in mounts if m["Source"] == path + "/.cslr-disk"]
+        assert probe == [("/cslr-disk/" + key, False)], mounts
+        assert not [m for m in mounts if m["Source"] == path], mounts
+        assert host.check_output("ls -A %s/.cslr-disk | wc -l", path) == "0"
+    # /metrics from another cluster host, parsed by Prometheus' own client library.
+    peer = [h for h in HOSTS if h != name][0]
+    parse = ("import sys, urllib.request\n"
+             "from prometheus_client.parser import text_string_to_metric_families as parse\n"
+             "text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()\n"
+             "for family in parse(text):\n"
+             "    for s in family.samples:\n"
+             "        print(s.name, ','.join('%s=%s' % kv for kv in sorted(s.labels.items())), s.value)\n")
+    out = LAB.host(peer).check_output("docker exec %s-ray python3 -c %s %s" % (
+        PREFIX, shlex.quote(parse), "http://%s:8888/metrics" % LAB.address(name)))
+    samples = {tuple(line.split(" ")[:2]): float(line.split(" ")[2]) for line in out.splitlines()}
+    assert samples[("cslr_docker_up", "")] == 1
+    role = "head" if name == HEAD else "worker"
+    assert samples[("cslr_ray_role", "role=" + role)] == 1 and samples[("cslr_ray_role", "role=none")] == 0
+    assert samples[("cslr_container_running", "container=%s-ray,project=%s-ray,service=ray" % (PREFIX, PREFIX))] == 1
+    assert samples[("cslr_container_healthy", "container=%s-ray,project=%s-ray,service=ray" % (PREFIX, PREFIX))] == 1
+    for key, path in expected.items():
+        labels = "name=%s,path=%s" % (key, path)
+        assert samples[("cslr_disk_total_bytes", labels)] == disk[key]["total_bytes"]
+        assert 0 < samples[("cslr_disk_used_ratio", labels)] < 1
+
+
 def test_health_service_holds_no_docker_socket():
     # It reads the engine through the read-only proxy of its stack: listing works, anything
     # that changes the engine is refused (403), and the real socket is not in its container.
@@ -281,3 +329,34 @@ def test_marimo_serves_notebooks_with_a_token():
     # Marimo prints its URL at start; the token is cut from it (the compose file patches that).
     logs = host.check_output("docker logs %s-marimo 2>&1", PREFIX)
     assert "http://" in logs and token not in logs, logs[-2000:]
+
+
+def test_ray_container_start_prunes_old_sessions():
+    """cslr_ray_sessions_keep: a worker's Ray container restarted with more old sessions than it keeps
+    removes the oldest before Ray starts; the newest `keep` remain, the one in use among them (a
+    worker joins the head's session: Ray names sessions on the head only)."""
+    name = [h for h in HOSTS if h not in CANDIDATES][-1]
+    host = LAB.host(name)
+    keep = LAB.var(name, "cslr_ray_sessions_keep", 5)
+    temp = "/var/log/cslr-platform/ray/tmp"
+    listing = "cd %s && ls -d session_2* | sort" % temp
+    # Sessions of 2020 (older than every real one), one more than it keeps, each with a log.
+    for i in range(keep + 1):
+        old = "%s/session_2020-01-01_00-00-%02d_000000_1/logs" % (temp, i)
+        host.check_output("mkdir -p %s && echo x > %s/raylet.out", old, old)
+    before = host.check_output(listing).split()
+    since = host.check_output("date -u +%Y-%m-%dT%H:%M:%SZ")
+    host.check_output("docker restart %s-ray", PREFIX)
+    deadline = time.time() + 240
+    while True:
+        logs = host.run("docker logs --since %s %s-ray 2>&1", since, PREFIX).stdout
+        status = host.run("docker inspect -f '{{.State.Health.Status}}' %s-ray", PREFIX).stdout.strip()
+        if "old Ray session(s) from /tmp/ray (CSLR_RAY_SESSIONS_KEEP=%d)" % keep in logs and status == "healthy":
+            break
+        assert time.time() < deadline, (status, logs[-3000:])
+        time.sleep(3)
+    # session_latest: a link to /tmp/ray/session_... (the path in the container)
+    latest = os.path.basename(host.check_output("readlink %s/session_latest", temp))
+    after = host.check_output(listing).split()
+    assert after == sorted(set(before[-keep:]) | {latest}), (before, after, latest)
+    assert before[0] not in after and len(after) <= keep + 1, (before, after)

@@ -6,6 +6,7 @@ upgrade and PostgreSQL major versions (issue 18). That a settled rerun changes n
 every container is test_awx_runner.py's."""
 import json
 import os
+import stat
 import subprocess
 import time
 
@@ -132,6 +133,8 @@ def test_backup_drop_restore_round_trip(logged_run, tmp_path):
     dumps = sorted(p for p in os.listdir(str(tmp_path)) if p.endswith(".dump"))
     assert len(dumps) == 1 and dumps[0].startswith("mlflow-%s-" % MLFLOW), dumps
     assert os.stat(str(tmp_path / dumps[0])).st_size > 0
+    # The dump holds every run: its user's alone on the controller.
+    assert stat.S_IMODE(os.stat(str(tmp_path / dumps[0])).st_mode) == 0o600
     # drop every table of MLflow's database
     LAB.host(MLFLOW).check_output(
         "docker exec %s-postgres psql -U mlflow -d mlflow -v ON_ERROR_STOP=1 -qc "
@@ -226,6 +229,8 @@ def test_backup_to_the_host_target_keeps_it_there_and_counts_in_the_retention():
     new = sorted(set(after) - set(before))
     assert len(new) == 1 and "saved to %s/%s (on %s)" % (HOST_DIR, new[0], MLFLOW) in flat(res), flat(res)[-2000:]
     assert len(after) == KEEP and dump_holds_mlflow(new[0])
+    dump = LAB.host(MLFLOW).file("%s/%s" % (HOST_DIR, new[0]))
+    assert (dump.user, dump.group, dump.mode) == ("root", "root", 0o600), oct(dump.mode)
 
 
 def test_an_awx_backup_job_refuses_a_home_directory_that_would_be_thrown_away():

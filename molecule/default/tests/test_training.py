@@ -363,6 +363,15 @@ def test_checkpoint_dir_retention_and_s3_secrets():
     assert host.service("cslr-checkpoint-retention.timer").is_enabled
     assert host.service("cslr-checkpoint-retention.timer").is_running
     assert "-mtime +13" in host.file("/etc/systemd/system/cslr-checkpoint-retention.service").content_string
+    # The retention run: an old checkpoint and an old empty directory go; a new checkpoint and the
+    # health service's disk probe (.cslr-disk, empty and never modified) stay.
+    host.check_output("mkdir -p %s/old-run %s/new-run && touch %s/old-run/ckpt.pt %s/new-run/ckpt.pt && "
+                      "mkdir -p %s/old-empty && touch -d '30 days ago' %s/old-run/ckpt.pt %s/old-empty %s/.cslr-disk",
+                      ckpt, ckpt, ckpt, ckpt, ckpt, ckpt, ckpt, ckpt)
+    host.check_output("systemctl start cslr-checkpoint-retention.service")
+    assert host.run("test -e %s/old-run/ckpt.pt || test -e %s/old-empty", ckpt, ckpt).rc != 0
+    assert host.file(ckpt + "/new-run/ckpt.pt").exists and host.file(ckpt + "/.cslr-disk").is_directory
+    host.check_output("rm -rf %s/old-run %s/new-run", ckpt, ckpt)
     secrets = host.file("/opt/cslr-platform/ray/training-s3.env")
     assert secrets.mode == 0o600 and secrets.user == "root"
     assert S3_SECRET not in host.file("/opt/cslr-platform/ray/compose.yaml").content_string

@@ -295,6 +295,12 @@ VARIABLES = (
     Var('cslr_ray_log_dir', 'str', '/var/log/cslr-platform/ray', 'Host directory that keeps Ray\'s logs and '
         'session files across container restarts: root-only (0700); Ray\'s temp directory is its `tmp` '
         '(mounted at /tmp/ray), which Ray makes world-writable at every start.', 'config', fmt='path'),
+    Var('cslr_ray_sessions_keep', 'int', 5, 'Ray session directories (with their logs) kept in '
+        '`cslr_ray_log_dir/tmp`: every start of the head makes a new session, which the workers join. When the '
+        'Ray container starts, before Ray does, it removes the oldest beyond this count, so the session it '
+        'starts or joins and at most this many others remain. 0: none of the earlier ones (on a worker also the '
+        'logs of the run that just ended). null: keep all (the directory grows with every restart).', 'ray',
+        scope='host', minimum=0, nullable=True),
     Var('cslr_ray_gcs_port', **dict(_PORT, default=6379, description='Ray GCS port of the head (the original '
                                     '`head_port`); workers connect to it.', owner='ray')),
     Var('cslr_ray_client_server_port', **dict(_PORT, default=10001, description='Ray client server port of the '

@@ -34,7 +34,20 @@ Endpoints
                                    or not) whose com.docker.compose.project
                                    label starts with CSLR_PROJECT_PREFIX
                   docker           "ok", or "unavailable: <reason>"
+                  disk             {name: {path, total_bytes, free_bytes,
+                                   used_percent}} for each directory of
+                                   CSLR_DISK_PATHS (the filesystem it is on,
+                                   as `df` shows it: free_bytes is what
+                                   non-root users may still write); {path,
+                                   error} when it cannot be read
                   time             now, ISO 8601, UTC
+  GET /metrics  200, the same in Prometheus' text format (0.0.4):
+                  cslr_docker_up, cslr_container_running and
+                  cslr_container_healthy {project, service, container},
+                  cslr_ray_role {role} (1 for this host's role, 0 for the
+                  others), cslr_ray_version_info {version}, cslr_gpu_count,
+                  cslr_disk_total_bytes, cslr_disk_free_bytes and
+                  cslr_disk_used_ratio {name, path}
   GET /healthz  200 "ok" (liveness: no Docker call, no file read)
   anything else 404 (405 for methods other than GET/HEAD)
 
@@ -62,6 +75,13 @@ Environment
   CSLR_DOCKER_SOCKET     Docker Engine socket (default /var/run/docker.sock)
   CSLR_DOCKER_TIMEOUT    seconds per Docker API call (default 2)
   CSLR_HEALTH_ACCESS_LOG "1" logs every request to stderr (default: errors only)
+  CSLR_DISK_PATHS        "name=/host/path,..." directories whose filesystem
+                         `disk` reports (default: none)
+  CSLR_DISK_ROOT         where the directories are in the container: the
+                         filesystem of `name` is read at <CSLR_DISK_ROOT>/<name>
+                         (default: unset, read at the path itself). Ansible
+                         mounts there an empty directory made inside each one
+                         (.cslr-disk), so the service sees none of their data
 
 SIGTERM and SIGINT stop the server cleanly (exit status 0).
 """
@@ -72,6 +92,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -82,6 +103,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 RAY_ROLES = ('head', 'worker', 'none')
 COMPOSE_PROJECT = 'com.docker.compose.project'
 COMPOSE_SERVICE = 'com.docker.compose.service'
+DISK_NAME = re.compile(r'^[a-z][a-z0-9_]*$')
 
 
 def log(msg):
@@ -107,6 +129,26 @@ class Config(object):
         self.docker_socket = env.get('CSLR_DOCKER_SOCKET') or '/var/run/docker.sock'
         self.docker_timeout = float(env.get('CSLR_DOCKER_TIMEOUT') or 2)
         self.access_log = (env.get('CSLR_HEALTH_ACCESS_LOG') or '') == '1'
+        self.disk_paths = parse_disk_paths(env.get('CSLR_DISK_PATHS') or '')
+        self.disk_root = env.get('CSLR_DISK_ROOT') or ''
+
+
+def parse_disk_paths(value):
+    """'name=/host/path,...' -> [(name, path)]; ValueError naming the bad entry."""
+    result = []
+    for entry in value.split(','):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, sep, path = entry.partition('=')
+        name, path = name.strip(), path.strip()
+        if not sep or not DISK_NAME.match(name) or not path.startswith('/'):
+            raise ValueError('CSLR_DISK_PATHS: %r is not name=/absolute/path (name: lower case letters, digits, _)'
+                             % entry)
+        if name in [n for n, _p in result]:
+            raise ValueError('CSLR_DISK_PATHS: %r is named twice' % name)
+        result.append((name, path))
+    return result
 
 
 # ---------------------------------------------------------------- Docker API
@@ -245,6 +287,26 @@ def gpu_count(cfg):
         return 0
 
 
+def disk_usage(cfg):
+    """{name: {path, total_bytes, free_bytes, used_percent}} (or {path, error}) of CSLR_DISK_PATHS."""
+    result = {}
+    for name, path in cfg.disk_paths:
+        where = os.path.join(cfg.disk_root, name) if cfg.disk_root else path
+        try:
+            st = os.statvfs(where)
+        except OSError as exc:
+            result[name] = {'path': path, 'error': exc.strerror or str(exc)}
+            continue
+        total = st.f_blocks * st.f_frsize
+        used = (st.f_blocks - st.f_bfree) * st.f_frsize
+        free = st.f_bavail * st.f_frsize
+        # df's Use%: used / (used + what non-root users may still write), here to one decimal.
+        usable = used + free
+        result[name] = {'path': path, 'total_bytes': total, 'free_bytes': free,
+                        'used_percent': round(100.0 * used / usable, 1) if usable else 0.0}
+    return result
+
+
 def status(cfg):
     stacks, docker = read_stacks(cfg)
     return {
@@ -255,8 +317,56 @@ def status(cfg):
         'gpu_count': gpu_count(cfg),
         'stacks': stacks,
         'docker': docker,
+        'disk': disk_usage(cfg),
         'time': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
     }
+
+
+# ---------------------------------------------------------------- Prometheus
+
+def _label(value):
+    return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+def _sample(name, labels, value):
+    inner = ','.join('%s="%s"' % (k, _label(v)) for k, v in labels)
+    return '%s%s %s' % (name, '{%s}' % inner if inner else '', value)
+
+
+def metrics(st):
+    """status()'s answer in Prometheus' text exposition format (0.0.4)."""
+    families = []
+
+    def family(name, kind, text, samples):
+        families.append('# HELP %s %s\n# TYPE %s %s\n' % (name, text, name, kind)
+                        + ''.join(_sample(name, labels, value) + '\n' for labels, value in samples))
+
+    family('cslr_docker_up', 'gauge', 'Whether the Docker Engine answered the health service (1) or not (0).',
+           [((), 1 if st['docker'] == 'ok' else 0)])
+    members = [(project, m) for project in sorted(st['stacks']) for m in st['stacks'][project]]
+    family('cslr_container_running', 'gauge', 'Whether a container of a platform stack runs (1) or not (0).',
+           [((('project', p), ('service', m['service'] or ''), ('container', m['container'])),
+             1 if m['state'] == 'running' else 0) for p, m in members])
+    family('cslr_container_healthy', 'gauge', 'Whether a container with a health check is healthy (1) or not '
+           '(0: unhealthy or starting).',
+           [((('project', p), ('service', m['service'] or ''), ('container', m['container'])),
+             1 if m['health'] == 'healthy' else 0) for p, m in members if m['health'] != 'none'])
+    family('cslr_ray_role', 'gauge', 'The Ray role of this host: 1 for its role, 0 for the others.',
+           [((('role', role),), 1 if st['ray_role'] == role else 0) for role in RAY_ROLES])
+    if st['ray_version']:
+        family('cslr_ray_version_info', 'gauge', 'The Ray version of this host.',
+               [((('version', st['ray_version']),), 1)])
+    family('cslr_gpu_count', 'gauge', 'GPUs of this host.', [((), st['gpu_count'])])
+    disks = [(name, d) for name, d in sorted(st['disk'].items()) if 'error' not in d]
+    for metric, key, text in (('cslr_disk_total_bytes', 'total_bytes', 'Size of the filesystem a platform '
+                               'directory is on.'),
+                              ('cslr_disk_free_bytes', 'free_bytes', 'Bytes non-root users may still write on '
+                               'the filesystem a platform directory is on.')):
+        family(metric, 'gauge', text, [((('name', n), ('path', d['path'])), d[key]) for n, d in disks])
+    family('cslr_disk_used_ratio', 'gauge', 'Used share of the filesystem a platform directory is on, as df '
+           'shows it (0 to 1).',
+           [((('name', n), ('path', d['path'])), round(d['used_percent'] / 100.0, 4)) for n, d in disks])
+    return ''.join(families)
 
 
 # ---------------------------------------------------------------- HTTP
@@ -282,11 +392,15 @@ class Handler(BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         if path == '/healthz':
             self._send(200, 'ok\n', 'text/plain; charset=utf-8')
-        elif path == '/':
+        elif path in ('/', '/metrics'):
             try:
-                self._json(200, status(self.server.cfg))
+                st = status(self.server.cfg)
+                if path == '/':
+                    self._json(200, st)
+                else:
+                    self._send(200, metrics(st), 'text/plain; version=0.0.4; charset=utf-8')
             except Exception as exc:  # a bug here must not kill the thread silently
-                log('error answering /: %s: %s' % (type(exc).__name__, exc))
+                log('error answering %s: %s: %s' % (path, type(exc).__name__, exc))
                 self._json(500, {'error': '%s: %s' % (type(exc).__name__, exc)})
         else:
             self._json(404, {'error': 'not found: %s' % path})

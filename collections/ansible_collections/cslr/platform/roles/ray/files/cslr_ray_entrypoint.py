@@ -51,6 +51,10 @@ lost on the way):
   CSLR_RAY_COMMAND         the Ray CLI (default "ray")
   CSLR_PROBE_TIMEOUT       seconds per probe command (default 10)
   CSLR_JOIN_BACKOFF_MAX    longest wait between probes while waiting for a head (default 30)
+  CSLR_RAY_SESSIONS_KEEP   Ray session directories of earlier starts kept in CSLR_RAY_TEMP_DIR:
+                           at every start, before Ray makes the new one, the oldest beyond this
+                           count are removed (a whole number; empty: keep all)
+  CSLR_RAY_TEMP_DIR        Ray's temp directory, where the sessions are (default /tmp/ray)
 The entrypoint sets --head/--port or --address, --node-ip-address and --block
 itself; do not pass them in the extra arguments.
 
@@ -63,7 +67,9 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,6 +86,8 @@ except ImportError:  # running from a checkout of the collection
 HEAD = _election.ROLE_HEAD
 WORKER = _election.ROLE_WORKER
 MANAGED_FLAGS = ('--head', '--address', '--node-ip-address', '--block', '--port')
+# Ray's session directories: session_<date>_<time>_<microseconds>_<pid> (the name sorts by time).
+SESSION_RE = re.compile(r'^session_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_\d+_\d+$')
 
 
 class ConfigError(Exception):
@@ -399,6 +407,49 @@ class Entrypoint(object):
             role, address = self.decide()
 
 
+def prune_sessions(temp_dir, keep, logger=log):
+    """Remove Ray's session directories in temp_dir beyond the newest `keep` (None: keep all).
+    Runs before `ray start`: no session of this container is in use then. Only real directories
+    named as Ray names them are touched (never session_latest, a link, or anything else); a
+    failure is logged and Ray starts anyway. Returns the names removed."""
+    if keep is None:
+        return []
+    try:
+        names = sorted(n for n in os.listdir(temp_dir) if SESSION_RE.match(n)
+                       and os.path.isdir(os.path.join(temp_dir, n))
+                       and not os.path.islink(os.path.join(temp_dir, n)))
+    except OSError as exc:
+        if not os.path.isdir(temp_dir):
+            return []
+        logger('cannot list the Ray sessions in %s: %s' % (temp_dir, exc))
+        return []
+    removed = []
+    for name in names[:max(len(names) - keep, 0)]:
+        errors = []
+        if sys.version_info >= (3, 12):   # onerror is deprecated there
+            shutil.rmtree(os.path.join(temp_dir, name), onexc=lambda f, p, e: errors.append('%s: %s' % (p, e)))
+        else:
+            shutil.rmtree(os.path.join(temp_dir, name), onerror=lambda f, p, e: errors.append('%s: %s' % (p, e[1])))
+        if errors:
+            logger('could not remove all of the old Ray session %s: %s' % (name, errors[0]))
+        else:
+            removed.append(name)
+    if removed:
+        logger('removed %d old Ray session(s) from %s (CSLR_RAY_SESSIONS_KEEP=%d): %s'
+               % (len(removed), temp_dir, keep, ', '.join(removed)))
+    return removed
+
+
+def sessions_keep(env):
+    """CSLR_RAY_SESSIONS_KEEP as a count, or None (keep all)."""
+    value = env.get('CSLR_RAY_SESSIONS_KEEP', '').strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ConfigError('CSLR_RAY_SESSIONS_KEEP must be a whole number (or empty: keep all), got %r' % value)
+    return int(value)
+
+
 def raylet_running(proc='/proc'):
     for pid in os.listdir(proc):
         if not pid.isdigit():
@@ -441,12 +492,15 @@ def main(env=None, argv=()):
         except ConfigError as exc:
             print('unhealthy: %s' % exc)
             return 1
+    env = os.environ if env is None else env
     try:
         cfg = Config(env)
+        keep = sessions_keep(env)
     except ConfigError as exc:
         log('configuration error: %s' % exc)
         return 2
     write_state(cfg.state_dir, role=None, gcs_address=None)
+    prune_sessions(env.get('CSLR_RAY_TEMP_DIR', '').strip() or '/tmp/ray', keep)
     probe = _election.CommandProbe(subprocess_runner, command=cfg.ray_command, timeout=cfg.probe_timeout)
     rc = Entrypoint(cfg, probe, RayLauncher(cfg)).run()
     return rc if isinstance(rc, int) else 0
