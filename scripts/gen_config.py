@@ -48,6 +48,10 @@ EXTRA_ENTRY_POINTS = {
         ('update_check', 'playbooks/rolling_update.yml: after a batch, wait until the head sees every expected node '
                          'alive (cslr_rolling_update_wait).'),
     ),
+    'images': (
+        ('prune', 'playbooks/prune_images.yml: remove the tags of the platform\'s own image repositories that no stack '
+                  'of the host needs and no container was created from (old versions after upgrades).'),
+    ),
     'rendezvous': (
         ('clean', 'playbooks/rendezvous_clean.yml: list the torch rendezvous runs in etcd, delete those of '
                   'cslr_rendezvous_clean_runs (or all with cslr_rendezvous_clean_all).'),
@@ -68,6 +72,8 @@ ROLE_DESCRIPTIONS = {
     'health': 'The health service on every host (Compose stack), asked by the Ray head election.',
     'images': 'Delivers every image a host runs: pulled from a registry, or loaded from archives (air-gapped).',
     'marimo': 'Marimo notebook server on the hosts that enable it (Compose stack, token required).',
+    'monitoring': 'Optional monitoring stack: node exporter (DCGM exporter on GPU hosts) on every host, Prometheus '
+                  'with alert rules and Grafana with Ray\'s dashboards on the monitoring host (Compose stacks).',
     'mlflow': 'MLflow tracking server with PostgreSQL on the MLflow host (Compose stack); backup and restore.',
     'nvidia': 'GPU facts, NVIDIA Container Toolkit and the Docker nvidia runtime on GPU hosts.',
     'ray': 'One Ray node per host: elects the head across hosts, starts the head then the workers, checks the '
@@ -618,6 +624,10 @@ JOB_TEMPLATES = (
          description='Delete the rendezvous state of the named runs (both torch etcd backends), so a new job can '
                      'use the same --rdzv-id. No job of those runs may be running.',
          survey=('cslr_rendezvous_clean_runs',), required=('cslr_rendezvous_clean_runs',)),
+    dict(name='prune unneeded images', playbook='playbooks/prune_images.yml', ask_limit_on_launch=True,
+         description='Remove the tags of the platform\'s own image repositories that no stack of a host needs and '
+                     'no container was created from (old versions left by upgrades); other images stay. Run it in '
+                     'check mode to list them first.'),
     dict(name='preflight', playbook='playbooks/preflight.yml', ask_limit_on_launch=True,
          description='Read-only: validate the configuration and check every host of the limit for what would make '
                      'the platform or a training job fail (addresses, torchrun ports, clocks, shared memory, RDMA, '

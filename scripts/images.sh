@@ -49,7 +49,7 @@ BASE_FORMAT=1
 STACK_FORMAT=2
 
 # Stack images: name, tag, pinned versions (build args; part of the recipe hash).
-STACK_NAMES=(ray mlflow postgres redis health marimo etcd torch host registry browser postgres15 ray259)
+STACK_NAMES=(ray mlflow postgres redis health marimo etcd prometheus node-exporter torch host registry browser postgres15 ray259)
 declare -A STACK_TAG=(
   [ray]=2.60.0
   [mlflow]=3.17.2
@@ -64,6 +64,8 @@ declare -A STACK_TAG=(
   [host]=trixie
   [registry]=2.8
   [browser]=1
+  [prometheus]=2.53
+  [node-exporter]=1.9
 )
 declare -A STACK_ARGS=(
   [ray]="RAY_VERSION=2.60.0 MLFLOW_VERSION=3.17.2"
@@ -79,6 +81,8 @@ declare -A STACK_ARGS=(
   [host]="LAB_USER=labadmin"
   [registry]=""
   [browser]=""
+  [prometheus]="PROMETHEUS_MINOR=2.53"
+  [node-exporter]="NODE_EXPORTER_MINOR=1.9"
 )
 # Images FROM the Python 3.11 base instead of $BASE_TAG, and images only the tests use
 # (run on the outer engine, never delivered to the hosts: `save` skips them by default).
@@ -109,6 +113,8 @@ declare -A STACK_UPSTREAM=(
   [host]="a lab machine: sshd + a sudo user, lab only"
   [registry]="the lab registry (distribution 2.8), lab only"
   [browser]="a workstation with headless Chromium, tests only"
+  [prometheus]=prom/prometheus
+  [node-exporter]=prom/node-exporter
 )
 # A command run in each freshly built image; it must succeed (and print the version).
 declare -A STACK_SMOKE=(
@@ -125,6 +131,8 @@ declare -A STACK_SMOKE=(
   [host]='command -v sshd ssh-keygen sudo python3 >/dev/null && id labadmin && sudo -n -l -U labadmin | grep -q NOPASSWD && ! ls /etc/ssh/ssh_host_* 2>/dev/null && systemctl is-enabled ssh.service'
   [registry]='docker-registry --version && command -v htpasswd >/dev/null'
   [browser]='chromium --version'
+  [prometheus]='prometheus --version && promtool --version && test "$(id -u)" = 65534'
+  [node-exporter]='node_exporter --version && command -v wget >/dev/null && test "$(id -u)" = 65534'
 )
 
 WORK=

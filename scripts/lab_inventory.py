@@ -4,7 +4,7 @@
 Usage: scripts/lab_inventory.py N [--prefix cslr-lab] [--subnet 10.213.0] [--network cslr-lab] [--fabric] > hosts.yml
 
 Host i (1-based) is <prefix>-<i> at <subnet>.<10+i>. The first two hosts are head candidates
-(in that order), the first host runs MLflow, the first three (or the only one) run the rendezvous etcd. Used by `make lab` (LAB_HOSTS=N) and by
+(in that order), the first host runs MLflow, the first three (or the only one) run the rendezvous etcd, the second (or the only one) the monitoring stack. Used by `make lab` (LAB_HOSTS=N) and by
 molecule scenarios, so both build the same shape of inventory. --fabric adds a second network
 (<network>-fabric, the next /24): hosts 2 and up get a cslr_training_address there, and the last of
 them names its interface (eth1) too.
@@ -76,6 +76,8 @@ def render(n, prefix, subnet, network, outsider=False, spares=0, fabric=False):
     out.append("    cslr_rendezvous_hosts:\n      hosts:\n")
     for name in (names[:3] if n >= 3 else names[:1]):
         out.append("        %s:\n" % name)
+    out.append("    # Prometheus (and Grafana) of the monitoring stack, where cslr_monitoring_enabled.\n")
+    out.append("    cslr_monitoring_hosts:\n      hosts:\n        %s:\n" % names[min(1, n - 1)])
     if outsider:
         out.append("    # Not a cluster member: a machine on the same LAN, for firewall tests.\n")
         out.append("    lab_outsiders:\n      hosts:\n        %s-outsider:\n          lab_address: %s.200\n"

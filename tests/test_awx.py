@@ -104,7 +104,7 @@ def test_job_templates_cover_every_operation():
     assert playbooks == {"site.yml", "playbooks/rolling_update.yml", "playbooks/teardown.yml",
                          "playbooks/mlflow_backup.yml", "playbooks/mlflow_restore.yml", "playbooks/status.yml",
                          "playbooks/logs.yml", "playbooks/smoke_test.yml", "playbooks/preflight.yml",
-                         "playbooks/rendezvous_clean.yml"}
+                         "playbooks/rendezvous_clean.yml", "playbooks/prune_images.yml"}
     assert any(t["ask_limit_on_launch"] and t["playbook"] == "site.yml" for t in TEMPLATES)  # --limit rollout
     assert len({t["name"] for t in TEMPLATES}) == len(TEMPLATES)
 

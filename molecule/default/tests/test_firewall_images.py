@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from cslr_testinfra import Lab, run_site
+from cslr_testinfra import Lab, changed_tasks, run_playbook, run_site
 
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
@@ -169,3 +169,30 @@ def test_rules_for_addresses_no_longer_in_the_cluster_are_removed():
     after = host.check_output("ufw show added")
     assert "10.213.1.99" not in after, after
     assert ray_rule in after, after
+
+
+def test_prune_images_removes_only_the_platforms_unneeded_tags():
+    """playbooks/prune_images.yml: an old tag of a platform repository goes (check mode lists it
+    first and removes nothing); the tags the stacks need and another user's image stay; no
+    container is touched; a rerun changes nothing."""
+    host = LAB.host(TARGET)
+    ray_image = HV["cslr_ray_image"]
+    leftover = ray_image.rsplit(":", 1)[0] + ":0.0.1-leftover"
+    foreign = "lab-user/own-image:1"
+    host.check_output("docker tag %s %s && docker tag %s %s", ray_image, leftover, ray_image, foreign)
+    before = host.check_output("docker ps -q --no-trunc")
+    try:
+        res, _recap = run_playbook("playbooks/prune_images.yml", "--limit", TARGET, "--check")
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+        assert "would remove %s" % leftover in res.stdout, res.stdout[-3000:]
+        assert host.run("docker image inspect %s", leftover).rc == 0
+        res, recap = run_playbook("playbooks/prune_images.yml", "--limit", TARGET)
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+        assert host.run("docker image inspect %s", leftover).rc != 0
+        for kept in (ray_image, HV["cslr_health_image"], foreign):
+            assert host.run("docker image inspect %s", kept).rc == 0, kept
+        assert host.check_output("docker ps -q --no-trunc") == before
+        res, recap = run_playbook("playbooks/prune_images.yml", "--limit", TARGET)
+        assert res.returncode == 0 and recap[TARGET] == 0, changed_tasks(res.stdout)
+    finally:
+        host.run("docker rmi %s %s", leftover, foreign)

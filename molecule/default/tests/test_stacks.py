@@ -37,6 +37,10 @@ def expected_stacks(name):
         stacks[PREFIX + "-marimo"] = ["marimo"]
     if LAB.var(name, "cslr_rendezvous_enabled") and name in LAB.group("cslr_rendezvous_hosts"):
         stacks[PREFIX + "-rendezvous"] = ["etcd"]
+    if LAB.var(name, "cslr_monitoring_enabled"):
+        stacks[PREFIX + "-exporters"] = ["node-exporter"]
+        if name in LAB.group("cslr_monitoring_hosts"):
+            stacks[PREFIX + "-monitoring"] = ["prometheus"] + (["grafana"] if LAB.var(name, "cslr_grafana_enabled", True) else [])
     return stacks
 
 

@@ -8,10 +8,15 @@ packages of a list that dpkg does not report as installed), interface_of (the in
 an address), size_bytes (500g -> bytes), training_host (whether a host is prepared for training),
 sources_cover (an address inside firewall sources), mask_secrets (secret values hidden in a text) and
 secret_values (the values of a host's secret platform variables), status_table (the lines of
-playbooks/status.yml's table) and undeletable (why a path must not be deleted by teardown)."""
+playbooks/status.yml's table), undeletable (why a path must not be deleted by teardown) and
+bcrypt_hash (a password as the bcrypt hash of a web login, Prometheus's) and scrape_configs
+(Prometheus's scrape jobs from the inventory)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import posixpath
 import re
 
@@ -311,10 +316,79 @@ def postgres_major(image):
     return int(m.group(1))
 
 
+_BCRYPT_B64 = bytes.maketrans(
+    b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/',
+    b'./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')
+
+
+def bcrypt_hash(password, context, rounds=10):
+    """``password | cslr.platform.bcrypt_hash(context)``: the bcrypt hash ($2b$) of password, for a
+    login file (Prometheus's web.yml). The salt is derived from password and context (HMAC-SHA256),
+    so the same password gives the same hash on every run (idempotent, no change without a new
+    password) and different contexts (clusters) give different hashes."""
+    if not isinstance(password, str) or not password:
+        raise AnsibleFilterError('bcrypt_hash expects a non-empty password string')
+    try:
+        import bcrypt
+    except ImportError:
+        raise AnsibleFilterError('bcrypt_hash needs the Python package bcrypt on the controller: '
+                                 'pip install -r requirements.txt (bcrypt is pinned there)')
+    raw = hmac.new(password.encode('utf-8'), ('cslr-bcrypt-salt:%s' % context).encode('utf-8'),
+                   hashlib.sha256).digest()[:16]
+    salt = base64.b64encode(raw).rstrip(b'=').translate(_BCRYPT_B64)
+    return bcrypt.hashpw(password.encode('utf-8'), b'$2b$%02d$' % int(rounds) + salt).decode('ascii')
+
+
+def scrape_configs(hostvars, groups, password_file):
+    """``hostvars | cslr.platform.scrape_configs(groups, PASSWORD_FILE)``: Prometheus's scrape jobs
+    for the cluster of the INVENTORY (every host of cslr_cluster, also outside a --limit run), each
+    target labelled with its inventory host name (``host``): ``node`` (node exporter, every host),
+    ``ray`` (each Ray node's metrics export port), ``cslr-health`` (the health service's
+    /metrics), ``etcd`` (the rendezvous members), ``dcgm`` (GPU hosts) and ``prometheus`` itself (its login read from
+    PASSWORD_FILE). Each host's own settings count (setting()), never the caller's."""
+    cluster = list(groups.get('cslr_cluster') or [])
+    gpu = set(groups.get('cslr_gpu_hosts') or [])
+    monitoring = list(groups.get('cslr_monitoring_hosts') or [])
+    names = ('node', 'ray', 'cslr-health', 'etcd', 'dcgm', 'prometheus')
+    rendezvous = set(groups.get('cslr_rendezvous_hosts') or [])
+    jobs = dict((name, []) for name in names)
+    for host in cluster:
+        hv = hostvars[host]
+        address = setting(hv, 'cslr_cluster_address')
+        if not address:
+            raise AnsibleFilterError('scrape_configs: %s has no cslr_cluster_address' % host)
+
+        def target(job, port_var):
+            jobs[job].append({'targets': ['%s:%s' % (address, setting(hv, port_var))], 'labels': {'host': host}})
+
+        target('node', 'cslr_node_exporter_port')
+        if boolean(setting(hv, 'cslr_ray_enabled'), strict=False):
+            target('ray', 'cslr_ray_metrics_export_port')
+        if boolean(setting(hv, 'cslr_health_enabled'), strict=False):
+            target('cslr-health', 'cslr_health_port')
+        if host in rendezvous and boolean(setting(hv, 'cslr_rendezvous_enabled'), strict=False):
+            target('etcd', 'cslr_rendezvous_client_port')
+        if host in gpu:
+            target('dcgm', 'cslr_dcgm_exporter_port')
+        if host in monitoring[:1]:
+            target('prometheus', 'cslr_prometheus_port')
+    out = []
+    for job in names:
+        if not jobs[job]:
+            continue
+        entry = {'job_name': job, 'static_configs': jobs[job]}
+        if job == 'prometheus':
+            user = setting(hostvars[monitoring[0]], 'cslr_monitoring_user')
+            entry['basic_auth'] = {'username': user, 'password_file': password_file}
+        out.append(entry)
+    return out
+
+
 class FilterModule(object):
     def filters(self):
         return {'missed_hosts': missed_hosts, 'setting': setting, 'dpkg_missing': dpkg_missing,
                 'interface_of': interface_of, 'size_bytes': size_bytes, 'training_host': training_host,
                 'sources_cover': sources_cover, 'mask_secrets': mask_secrets,
                 'secret_values': secret_values, 'status_table': status_table, 'undeletable': undeletable,
-                'postgres_major': postgres_major}
+                'postgres_major': postgres_major, 'bcrypt_hash': bcrypt_hash,
+                'scrape_configs': scrape_configs}

@@ -24,6 +24,7 @@ GROUP_HEAD_CANDIDATES = 'cslr_ray_head_candidates'
 GROUP_GPU = 'cslr_gpu_hosts'
 GROUP_MLFLOW = 'cslr_mlflow_hosts'
 GROUP_RENDEZVOUS = 'cslr_rendezvous_hosts'
+GROUP_MONITORING = 'cslr_monitoring_hosts'
 
 GROUPS = (
     (GROUP_CLUSTER, 'Every platform host. Each one runs the health service and, unless `cslr_ray_enabled` is false '
@@ -39,7 +40,7 @@ GROUPS = (
 # Owners: the role that uses a variable. A variable whose owner role has no
 # tasks/main.yml (yet) is carried by the internal `config` role instead.
 OWNERS = ('config', 'hosts_file', 'docker', 'firewall', 'nvidia', 'images', 'ray', 'health', 'mlflow', 'postgres', 'redis', 'marimo',
-          'rendezvous', 'training')
+          'rendezvous', 'training', 'monitoring')
 
 # Insecure database passwords: common defaults, and the original tool's example/default
 # values (its shipped example failed its own check with one of these).
@@ -95,6 +96,7 @@ FORMATS = {
     'mode': 'an octal file mode, quoted, e.g. "0770"',
     'size': 'a size: a whole number followed by m, g or t, e.g. 500g or 2t',
     's3_uri': 'an S3 URI s3://BUCKET or s3://BUCKET/PREFIX',
+    'duration': 'a duration: a whole number followed by s, m, h, d, w or y, e.g. 15d or 30s',
 }
 FORMAT_PATTERNS = {
     'cidr': r'^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$',
@@ -109,6 +111,7 @@ FORMAT_PATTERNS = {
     'mode': r'^0?[0-7]{3,4}$',
     'size': r'^\d+[mgtMGT]$',
     's3_uri': r'^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$',
+    'duration': r'^[1-9]\d*[smhdwy]$',
 }
 
 # Ray's public images carry both versions in the tag (2.60.0-py311[-gpu]); local images
@@ -154,12 +157,13 @@ VARIABLES = (
         'dump MLflow\'s database (as `playbooks/mlflow_backup.yml`, to `cslr_mlflow_backup_dir`) before the MLflow '
         'stack and its volumes are deleted; a failed backup stops the teardown. false: delete without a backup.',
         'config'),
-    Var('cslr_teardown_stacks', 'list', ['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health'],
+    Var('cslr_teardown_stacks', 'list', ['monitoring', 'exporters', 'marimo', 'redis', 'rendezvous', 'mlflow',
+                                         'ray', 'health'],
         '`playbooks/teardown.yml` only: the stacks to stop.', 'config', elements='str',
-        choices=['marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health']),
+        choices=['monitoring', 'exporters', 'marimo', 'redis', 'rendezvous', 'mlflow', 'ray', 'health']),
     Var('cslr_logs_service', 'str', 'ray', '`playbooks/logs.yml` only: the stack whose containers\' last log '
         'lines to show (the original `ws logs SERVICE`).', 'config',
-        choices=['health', 'ray', 'mlflow', 'redis', 'marimo', 'rendezvous']),
+        choices=['health', 'ray', 'mlflow', 'redis', 'marimo', 'rendezvous', 'monitoring', 'exporters']),
     Var('cslr_logs_lines', 'int', 50, '`playbooks/logs.yml` only: how many of the last lines of each container.',
         'config', minimum=1, maximum=10000),
     Var('cslr_smoke_test_client', 'str', 'auto', '`playbooks/smoke_test.yml` only: how the controller opens its '
@@ -468,6 +472,42 @@ VARIABLES = (
     Var('cslr_marimo_token', 'str', None, 'Password of the Marimo editor (`--token-password`): required on hosts '
         'that enable Marimo (the editor runs code as root in its container). Keep it in Ansible Vault.', 'marimo',
         secret=True, nullable=True),
+    # ------------------------------------------------------------------ monitoring
+    Var('cslr_monitoring_enabled', 'bool', False, 'Run the monitoring stack: Prometheus (and Grafana, '
+        '`cslr_grafana_enabled`) on the host of `cslr_monitoring_hosts`, node exporter on every cluster host and '
+        'the DCGM exporter on `cslr_gpu_hosts`. Prometheus scrapes every Ray node, exporter and health service, '
+        'with alert rules; the Ray dashboard\'s Metrics tab uses it (docs/monitoring.md).', 'monitoring'),
+    Var('cslr_monitoring_user', 'str', 'cslr', 'User name of the Prometheus and Grafana logins (HTTP basic '
+        'authentication; Grafana\'s admin user).', 'monitoring', fmt='name'),
+    Var('cslr_monitoring_password', 'str', None, 'Password of the Prometheus and Grafana logins (at least 12 '
+        'characters, not a well-known default). null: generated once on the controller (`cslr_secrets_dir`) and '
+        'reused. Keep it in Ansible Vault.', 'monitoring', secret=True, nullable=True),
+    Var('cslr_prometheus_image', 'str', 'prom/prometheus:v2.53.3', 'Prometheus image (it must carry `promtool`, '
+        'as the official image does: the container\'s health check uses it).', 'monitoring', fmt='image'),
+    Var('cslr_prometheus_port', **dict(_PORT, default=9090, description='Port of Prometheus (its UI and API, '
+                                       'behind the login) on the monitoring host.', owner='monitoring')),
+    Var('cslr_prometheus_retention', 'str', '15d', 'How long Prometheus keeps samples '
+        '(`--storage.tsdb.retention.time`).', 'monitoring', fmt='duration'),
+    Var('cslr_prometheus_retention_size', 'str', None, 'Most disk space Prometheus\'s data may take '
+        '(`--storage.tsdb.retention.size`, e.g. 20g); the oldest blocks go first. null: no limit but the time.',
+        'monitoring', fmt='size', nullable=True),
+    Var('cslr_prometheus_scrape_interval', 'str', '15s', 'How often Prometheus scrapes every target (and evaluates '
+        'the alert rules).', 'monitoring', fmt='duration'),
+    Var('cslr_node_exporter_image', 'str', 'prom/node-exporter:v1.9.0', 'Image of the node exporter (host '
+        'metrics: CPU, memory, disks, network) on every cluster host.', 'monitoring', fmt='image'),
+    Var('cslr_node_exporter_port', **dict(_PORT, default=9100, description='Port of the node exporter on every '
+                                          'host; only the monitoring host may reach it.', owner='monitoring')),
+    Var('cslr_dcgm_exporter_image', 'str', 'nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04', 'Image of '
+        'NVIDIA\'s DCGM exporter (GPU utilisation, memory, temperature, XID and ECC errors) on `cslr_gpu_hosts`.',
+        'monitoring', fmt='image'),
+    Var('cslr_dcgm_exporter_port', **dict(_PORT, default=9400, description='Port of the DCGM exporter on GPU '
+                                          'hosts; only the monitoring host may reach it.', owner='monitoring')),
+    Var('cslr_grafana_enabled', 'bool', True, 'With the monitoring stack, run Grafana beside Prometheus: '
+        'Prometheus as its data source and Ray\'s own dashboards provisioned, embedded in the Ray dashboard\'s '
+        'Metrics tab.', 'monitoring'),
+    Var('cslr_grafana_image', 'str', 'grafana/grafana:11.6.0', 'Grafana image.', 'monitoring', fmt='image'),
+    Var('cslr_grafana_port', **dict(_PORT, default=3000, description='Port of Grafana on the monitoring host.',
+                                    owner='monitoring')),
     # ------------------------------------------------------------------ rendezvous (etcd for torchrun)
     Var('cslr_rendezvous_enabled', 'bool', False, 'Run etcd for PyTorch elastic rendezvous (`torchrun '
         '--rdzv-backend=etcd-v2`) on the hosts of `cslr_rendezvous_hosts`: one member, or a three-member cluster '
@@ -601,6 +641,10 @@ SERVICE_PORTS = (
     ('marimo', ('cslr_marimo_port',)),
     ('rendezvous', ('cslr_rendezvous_client_port', 'cslr_rendezvous_peer_port')),
     ('training', ('cslr_training_master_port', 'cslr_training_c10d_port')),
+    ('prometheus', ('cslr_prometheus_port',)),
+    ('grafana', ('cslr_grafana_port',)),
+    ('node_exporter', ('cslr_node_exporter_port',)),
+    ('dcgm_exporter', ('cslr_dcgm_exporter_port',)),
 )
 RAY_WORKER_RANGE = ('cslr_ray_min_worker_port', 'cslr_ray_max_worker_port')
 TRAINING_RANGE = ('cslr_training_min_port', 'cslr_training_max_port')

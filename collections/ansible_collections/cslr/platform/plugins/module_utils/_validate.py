@@ -60,12 +60,14 @@ RULES = (
     ('secrets', 'Database and Redis passwords are not well-known defaults (including the original tool\'s '
                 'example passwords), have at least 12 characters and hold no quote or line break (they reach the '
                 'containers through a single-quoted Compose env file; the Redis password also no double quote, '
-                'backslash or blank: it is written into redis.conf). The same applies to the Marimo token.'),
+                'backslash or blank: it is written into redis.conf). The same applies to the Marimo token and the '
+                'monitoring password.'),
     ('memory', 'Ray\'s `/dev/shm` (`cslr_ray_shm_size`) is smaller than the Ray container\'s memory limit.'),
     ('ports', 'Per host, the ports of the services enabled ON THAT HOST are distinct: health, Ray\'s pinned ports '
               'and its worker port range (min <= max), MLflow on the MLflow host, Redis and Marimo where enabled, '
               'SSH (`cslr_firewall_ssh_port`) where the firewall is managed, '
-              'etcd\'s client and peer ports on rendezvous hosts, and on training hosts torchrun\'s master and '
+              'etcd\'s client and peer ports on rendezvous hosts, with monitoring the node exporter (and on GPU hosts '
+              'the DCGM exporter) everywhere and Prometheus and Grafana on the monitoring host, and on training hosts torchrun\'s master and '
               'c10d ports and the training port range (min <= max), which must not overlap the Ray worker range.'),
     ('addresses', 'Cluster addresses are unique, inside `cslr_cluster_network`, and neither its network nor its '
                   'broadcast address.'),
@@ -73,7 +75,7 @@ RULES = (
                'empty") and its hosts are cluster hosts running Ray; exactly one host in `cslr_mlflow_hosts` when '
                'MLflow is enabled; `cslr_gpu_hosts` are cluster hosts; 1 or 3 cluster hosts in '
                '`cslr_rendezvous_hosts` when the rendezvous stack is enabled (an etcd cluster of 2 stops when either '
-               'is lost).'),
+               'is lost); exactly one cluster host in `cslr_monitoring_hosts` when the monitoring stack is enabled.'),
     ('versions', 'One Ray version and one Python version across the cluster: every Ray image in use has a tag '
                  'starting with `cslr_ray_version`, and a `-pyXY` in the tag matches `cslr_ray_python_version`.'),
     ('docker', 'Docker address pools do not overlap the cluster network or an admin network.'),
@@ -377,7 +379,8 @@ class _Config(object):
         self.groups = groups
         self.cluster = _groups(groups, spec.GROUP_CLUSTER)
         extra = []
-        for group in (spec.GROUP_HEAD_CANDIDATES, spec.GROUP_GPU, spec.GROUP_MLFLOW, spec.GROUP_RENDEZVOUS):
+        for group in (spec.GROUP_HEAD_CANDIDATES, spec.GROUP_GPU, spec.GROUP_MLFLOW, spec.GROUP_RENDEZVOUS,
+                      spec.GROUP_MONITORING):
             extra.extend(h for h in _groups(groups, group) if h not in self.cluster and h not in extra)
         self.hosts = self.cluster + extra
         self.inventory_hosts = set(hostvars) | set(self.hosts)
@@ -524,9 +527,15 @@ RAY_TOKEN_RE = re.compile(r'^[A-Za-z0-9_-]{32,}$')
 
 def check_awx_ray_token(cfg, out, job_vars):
     """An AWX/Tower job (awx_job_id or tower_job_id among job_vars) must not have to generate the
-    Ray token: the job's files are thrown away, so every job would rotate it."""
+    Ray token or the monitoring password: the job's files are thrown away, so every job would
+    rotate them."""
     if not any((job_vars or {}).get(k) not in (None, '') for k in ('awx_job_id', 'tower_job_id')):
         return
+    if _enabled(cfg.global_value('cslr_monitoring_enabled')) and not cfg.global_value('cslr_monitoring_password'):
+        out.add([], 'cslr_monitoring_password', 'null', 'is not set, and this AWX job would generate a new '
+                'monitoring password on every run (its files are thrown away): Prometheus\'s login would change '
+                'each time and Grafana would keep the first one', 'put cslr_monitoring_password (e.g. '
+                '`openssl rand -base64 24`) in the inventory\'s vault or an AWX credential', raw=True)
     ray_hosts = [h for h in cfg.cluster if _enabled(cfg.get(h, 'cslr_ray_enabled'))]
     if not ray_hosts or cfg.global_value('cslr_ray_auth_mode') == 'disabled' or cfg.global_value('cslr_ray_auth_token'):
         return
@@ -639,6 +648,11 @@ def check_secrets(cfg, out):
                        'choose one without them (e.g. `openssl rand -base64 24`): it is written into redis.conf')
             if bad:
                 out.add([host], 'cslr_redis_password', value, bad[0], bad[1], secret=True)
+        value = cfg.get(host, 'cslr_monitoring_password')
+        if _enabled(cfg.get(host, 'cslr_monitoring_enabled')) and isinstance(value, str):
+            bad = password_problem(value, 'monitoring')
+            if bad:
+                out.add([host], 'cslr_monitoring_password', value, bad[0], bad[1], secret=True)
         value = cfg.get(host, 'cslr_marimo_token')
         if _enabled(cfg.get(host, 'cslr_marimo_enabled')) and isinstance(value, str):
             bad = password_problem(value, 'Marimo token')
@@ -665,10 +679,16 @@ def _port_range(cfg, host, names):
     return None
 
 
+def monitoring_host(cfg, host):
+    """Whether host runs Prometheus (and Grafana): the monitoring stack is on and host is its host."""
+    return _enabled(cfg.get(host, 'cslr_monitoring_enabled')) and host in _groups(cfg.groups, spec.GROUP_MONITORING)
+
+
 def host_ports(cfg, host):
     """[(port, variable)] and {range variables: (lo, hi)} of the services enabled on host."""
     ports = []
     mlflow_hosts = _groups(cfg.groups, spec.GROUP_MLFLOW)
+    monitoring = _enabled(cfg.get(host, 'cslr_monitoring_enabled'))
     enabled = {
         'health': _enabled(cfg.get(host, 'cslr_health_enabled')),
         'ray': _enabled(cfg.get(host, 'cslr_ray_enabled')),
@@ -677,6 +697,10 @@ def host_ports(cfg, host):
         'marimo': _enabled(cfg.get(host, 'cslr_marimo_enabled')),
         'rendezvous': rendezvous_host(cfg, host),
         'training': training_host(cfg, host),
+        'prometheus': monitoring_host(cfg, host),
+        'grafana': monitoring_host(cfg, host) and _enabled(cfg.get(host, 'cslr_grafana_enabled')),
+        'node_exporter': monitoring,
+        'dcgm_exporter': monitoring and host in _groups(cfg.groups, spec.GROUP_GPU),
     }
     for service, names in spec.SERVICE_PORTS:
         if not enabled[service]:
@@ -790,6 +814,18 @@ def check_groups(cfg, out):
         for host in mlflow_hosts:
             if host not in cfg.cluster:
                 out.add([host], spec.GROUP_MLFLOW + ' (group)', host, 'MLflow host %s is not in %s'
+                        % (host, spec.GROUP_CLUSTER),
+                        'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
+    monitoring_hosts = _groups(cfg.groups, spec.GROUP_MONITORING)
+    if _enabled(cfg.global_value('cslr_monitoring_enabled')):
+        if len(monitoring_hosts) != 1:
+            out.add([], spec.GROUP_MONITORING + ' (group)', _group_display(monitoring_hosts),
+                    'the monitoring stack is enabled, so exactly one host is needed to run Prometheus (found %d)'
+                    % len(monitoring_hosts), 'put exactly one host in %s, or set cslr_monitoring_enabled: false'
+                    % spec.GROUP_MONITORING, raw=True)
+        for host in monitoring_hosts:
+            if host not in cfg.cluster:
+                out.add([host], spec.GROUP_MONITORING + ' (group)', host, 'monitoring host %s is not in %s'
                         % (host, spec.GROUP_CLUSTER),
                         'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
     members = _groups(cfg.groups, spec.GROUP_RENDEZVOUS)

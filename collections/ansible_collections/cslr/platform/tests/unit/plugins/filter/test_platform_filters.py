@@ -7,15 +7,16 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.cslr.platform.plugins.filter.platform import (
-    FilterModule, dpkg_missing, interface_of, mask_secrets, missed_hosts, secret_values, setting, size_bytes,
-    postgres_major, sources_cover, status_table, training_host, undeletable)
+    FilterModule, bcrypt_hash, dpkg_missing, interface_of, mask_secrets, missed_hosts, scrape_configs, secret_values,
+    setting, size_bytes, postgres_major, sources_cover, status_table, training_host, undeletable)
 from ansible_collections.cslr.platform.plugins.module_utils._config_spec import BY_NAME
 
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'missed_hosts', 'setting', 'dpkg_missing', 'interface_of',
                                              'size_bytes', 'training_host', 'sources_cover', 'mask_secrets',
-                                             'secret_values', 'status_table', 'undeletable', 'postgres_major'}
+                                             'secret_values', 'status_table', 'undeletable', 'postgres_major',
+                                             'bcrypt_hash', 'scrape_configs'}
 
 
 @pytest.mark.parametrize('results, expected', [
@@ -238,3 +239,56 @@ def test_undeletable(path, why):
 ])
 def test_postgres_major(image, major):
     assert postgres_major(image) == major
+
+
+def test_bcrypt_hash_verifies_and_is_the_same_on_every_run():
+    import bcrypt  # pinned in requirements.txt
+    first = bcrypt_hash('a-long-password-1234', 'cslr')
+    assert first.startswith('$2b$10$') and len(first) == 60
+    assert bcrypt.checkpw(b'a-long-password-1234', first.encode())
+    assert not bcrypt.checkpw(b'another-password-1234', first.encode())
+    assert bcrypt_hash('a-long-password-1234', 'cslr') == first
+    assert bcrypt_hash('a-long-password-1234', 'other-cluster') != first
+    assert bcrypt_hash('a-long-password-1234', 'cslr', rounds=4).startswith('$2b$04$')
+
+
+def test_bcrypt_hash_refuses_an_empty_password():
+    with pytest.raises(AnsibleFilterError, match='non-empty password'):
+        bcrypt_hash('', 'cslr')
+
+
+def _hv(**hosts):
+    return dict((h, dict(v)) for h, v in hosts.items())
+
+
+def test_scrape_configs_lists_every_cluster_host_with_its_own_settings():
+    hostvars = _hv(a={'cslr_cluster_address': '10.0.0.1'},
+                   b={'cslr_cluster_address': '10.0.0.2', 'cslr_ray_enabled': False},
+                   c={'cslr_cluster_address': '10.0.0.3', 'cslr_health_enabled': False, 'cslr_monitoring_user': 'mon'},
+                   outside={'cslr_cluster_address': '10.0.0.9'})
+    hostvars['a']['cslr_rendezvous_enabled'] = True
+    hostvars['b']['cslr_rendezvous_enabled'] = True
+    groups = {'cslr_cluster': ['a', 'b', 'c'], 'cslr_gpu_hosts': ['b'], 'cslr_monitoring_hosts': ['c'],
+              'cslr_rendezvous_hosts': ['a', 'c']}
+    jobs = dict((j['job_name'], j) for j in scrape_configs(hostvars, groups, '/run/pw'))
+    assert list(jobs) == ['node', 'ray', 'cslr-health', 'etcd', 'dcgm', 'prometheus']
+
+    def targets(job):
+        return [(c['labels']['host'], c['targets']) for c in jobs[job]['static_configs']]
+    assert targets('node') == [('a', ['10.0.0.1:9100']), ('b', ['10.0.0.2:9100']), ('c', ['10.0.0.3:9100'])]
+    assert targets('ray') == [('a', ['10.0.0.1:6804']), ('c', ['10.0.0.3:6804'])]
+    assert targets('cslr-health') == [('a', ['10.0.0.1:8888']), ('b', ['10.0.0.2:8888'])]
+    # etcd: members of the group whose own setting enables the stack (c's does not: the default, off)
+    assert targets('etcd') == [('a', ['10.0.0.1:2379'])]
+    assert targets('dcgm') == [('b', ['10.0.0.2:9400'])]
+    assert targets('prometheus') == [('c', ['10.0.0.3:9090'])]
+    assert jobs['prometheus']['basic_auth'] == {'username': 'mon', 'password_file': '/run/pw'}
+    assert 'basic_auth' not in jobs['node']
+
+
+def test_scrape_configs_leaves_out_empty_jobs_and_needs_addresses():
+    groups = {'cslr_cluster': ['a'], 'cslr_monitoring_hosts': ['a']}
+    jobs = [j['job_name'] for j in scrape_configs(_hv(a={'cslr_cluster_address': '10.0.0.1'}), groups, '/pw')]
+    assert jobs == ['node', 'ray', 'cslr-health', 'prometheus']
+    with pytest.raises(AnsibleFilterError, match='a has no cslr_cluster_address'):
+        scrape_configs(_hv(a={}), groups, '/pw')

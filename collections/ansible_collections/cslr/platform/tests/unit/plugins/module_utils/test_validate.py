@@ -604,6 +604,45 @@ def test_awx_job_must_not_generate_the_ray_token():
     assert awx_lines(hostvars({'cslr_ray_auth_mode': 'disabled'}), {'tower_job_id': 1}) == []
 
 
+def test_awx_job_must_not_generate_the_monitoring_password():
+    hv = hostvars({'cslr_ray_auth_token': 'f' * 40, 'cslr_monitoring_enabled': True})
+    groups = dict(GROUPS, cslr_monitoring_hosts=['b'])
+    errors, _warnings, cluster = v.validate_all(hv, groups, job_vars={'awx_job_id': 7})
+    found = v.report(errors, cluster)
+    assert len(found) == 1 and found[0].startswith('[inventory] cslr_monitoring_password = null: is not set, and '
+                                                   'this AWX job would generate a new monitoring password'), found
+    hv = hostvars({'cslr_ray_auth_token': 'f' * 40, 'cslr_monitoring_enabled': True,
+                   'cslr_monitoring_password': 'unit-Monitor-Pass-0099'})
+    errors, _warnings, cluster = v.validate_all(hv, groups, job_vars={'awx_job_id': 7})
+    assert v.report(errors, cluster) == []
+
+
+@pytest.mark.parametrize('common, groups, expected', [
+    # Prometheus and Grafana on the monitoring host only; the node exporter everywhere.
+    ({'cslr_monitoring_enabled': True, 'cslr_grafana_port': 8888}, {'cslr_monitoring_hosts': ['b']},
+     '[b] cslr_health_port, cslr_grafana_port = 8888: Port 8888 is used multiple times'),
+    ({'cslr_monitoring_enabled': True, 'cslr_node_exporter_port': 8888}, {'cslr_monitoring_hosts': ['b']},
+     '[all hosts] cslr_health_port, cslr_node_exporter_port = 8888: Port 8888 is used multiple times'),
+    # The DCGM exporter on GPU hosts only (c).
+    ({'cslr_monitoring_enabled': True, 'cslr_dcgm_exporter_port': 8888}, {'cslr_monitoring_hosts': ['b']},
+     '[c] cslr_health_port, cslr_dcgm_exporter_port = 8888: Port 8888 is used multiple times'),
+    ({'cslr_monitoring_enabled': True}, {'cslr_monitoring_hosts': ['a', 'b']},
+     '[inventory] cslr_monitoring_hosts (group) = ["a", "b"]: the monitoring stack is enabled, so exactly one host'),
+    ({'cslr_monitoring_enabled': True, 'cslr_monitoring_password': 'short-1'}, {'cslr_monitoring_hosts': ['a']},
+     '[all hosts] cslr_monitoring_password = ********: Monitoring password is too short'),
+    ({'cslr_monitoring_enabled': True, 'cslr_prometheus_retention': '15 days'}, {'cslr_monitoring_hosts': ['a']},
+     '[all hosts] cslr_prometheus_retention = "15 days": must be a duration'),
+    # Monitoring off: its group and ports are not checked.
+    ({'cslr_grafana_port': 8888, 'cslr_node_exporter_port': 8888}, {}, None),
+])
+def test_monitoring_checks(common, groups, expected):
+    found = lines(hostvars(common), dict(GROUPS, **groups))
+    if expected is None:
+        assert found == [], found
+    else:
+        assert len(found) == 1 and found[0].startswith(expected), found
+
+
 # --------------------------------------------------------------------------- custom images
 
 _BUILD = {'image': 'reg.lab:5000/lab/ray-custom:2.60.0-1', 'context': '/srv/images/ray', 'args': {'BASE': 'x:1'}}
