@@ -155,4 +155,4 @@ PY
   fi
 fi
 echo "$want" > "$stamp"
-echo "bootstrap: installed $("$venv/bin/ansible" --version | head -1) on Python $("$venv/bin/python" -c 'import platform; print(platform.python_version())')"
+echo "bootstrap: installed $("$venv/bin/ansible" --version | sed -n 1p) on Python $("$venv/bin/python" -c 'import platform; print(platform.python_version())')"
