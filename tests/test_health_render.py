@@ -2,16 +2,12 @@
 templates/compose.yaml.j2 on the controller, no host): which directories' filesystems the
 health service reports (issue 22) and how it reaches them: an empty directory inside each,
 mounted read-only, never the directory itself."""
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROLES = os.path.join(ROOT, "collections", "ansible_collections", "cslr", "platform", "roles")
+from cslr_render import ROLES, local_host, run_play
 
 
 def render(tmp_path, gpu=False, **extra):
@@ -25,18 +21,9 @@ def render(tmp_path, gpu=False, **extra):
             "content": "{{ lookup('ansible.builtin.template', '%s') }}"
                        % os.path.join(ROLES, "health", "templates", "compose.yaml.j2")}}]}]
     inventory = {"all": {"children": {
-        "cslr_cluster": {"hosts": {"node-1": {"ansible_connection": "local",
-                                               "ansible_python_interpreter": sys.executable}}},
+        "cslr_cluster": {"hosts": {"node-1": local_host()}},
         "cslr_gpu_hosts": {"hosts": {"node-1": {}} if gpu else {}}}}}
-    (tmp_path / "hosts.json").write_text(json.dumps(inventory))
-    (tmp_path / "play.json").write_text(json.dumps(play))
-    (tmp_path / "extra.json").write_text(json.dumps(extra))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                          "-i", str(tmp_path / "hosts.json"), str(tmp_path / "play.json"),
-                          "-e", "@" + str(tmp_path / "extra.json")], capture_output=True, text=True, cwd=ROOT, env=env)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    run_play(tmp_path, inventory, play, extra)
     return yaml.safe_load((tmp_path / "compose.yaml").read_text())["services"]["health"]
 
 

@@ -7,14 +7,12 @@ writing it), and Prometheus's configuration lists the inventory's hosts. The lab
 (molecule/default/tests/test_monitoring.py)."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROLES = os.path.join(ROOT, "collections", "ansible_collections", "cslr", "platform", "roles")
+from cslr_render import ROLES, local_host, run_play
+
 TEMPLATES = os.path.join(ROLES, "monitoring", "templates")
 NAMES = ("exporters.compose.yaml", "monitoring.compose.yaml", "prometheus.yml", "client.yml",
          "grafana-datasources.yml", "grafana-dashboards.yml")
@@ -38,21 +36,12 @@ def render(tmp_path, host="node-2", **extra):
             "dest": str(tmp_path / name), "mode": "0600",
             "content": "{{ lookup('ansible.builtin.template', '%s') }}" % os.path.join(TEMPLATES, name + ".j2")}})
     play = [{"hosts": host, "gather_facts": False, "tasks": tasks}]
-    hosts = dict(("node-%d" % i, {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                                  "cslr_cluster_address": "10.213.1.1%d" % i}) for i in (1, 2, 3))
+    hosts = dict(("node-%d" % i, local_host(cslr_cluster_address="10.213.1.1%d" % i)) for i in (1, 2, 3))
     inventory = {"all": {"children": {
         "cslr_cluster": {"hosts": hosts},
         "cslr_gpu_hosts": {"hosts": {"node-3": {}}},
         "cslr_monitoring_hosts": {"hosts": {"node-2": {}}}}}}
-    (tmp_path / "hosts.json").write_text(json.dumps(inventory))
-    (tmp_path / "play.json").write_text(json.dumps(play))
-    (tmp_path / "extra.json").write_text(json.dumps(extra))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                          "-i", str(tmp_path / "hosts.json"), str(tmp_path / "play.json"),
-                          "-e", "@" + str(tmp_path / "extra.json")], capture_output=True, text=True, cwd=ROOT, env=env)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    run_play(tmp_path, inventory, play, extra)
     return dict((name, (tmp_path / name).read_text()) for name in NAMES)
 
 

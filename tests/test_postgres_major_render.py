@@ -5,13 +5,11 @@ directory's PG_VERSION in either official layout (up to 17: at the volume's root
 The lab has no PostgreSQL 18 image: the 18 layout is checked here."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROLES = os.path.join(ROOT, "collections", "ansible_collections", "cslr", "platform", "roles")
+from cslr_render import ROLES, local_host, run_play
+
 MOUNT = "/var/lib/docker/volumes/cslr-mlflow-postgres/_data"
 
 
@@ -56,16 +54,8 @@ def rendered(tmp_path_factory):
                        " 'mount': _postgres_data_mount | trim,"
                        " 'compose': lookup('ansible.builtin.template', '%s')} | to_json }}"
                        % os.path.join(ROLES, "mlflow", "templates", "compose.yaml.j2")}}]}]
-    hosts = {h: dict(v, ansible_connection="local", ansible_python_interpreter=sys.executable, role_path=os.path.join(ROLES, "mlflow"))
-             for h, v in HOSTS.items()}
-    (tmp / "hosts.json").write_text(json.dumps({"all": {"children": {"cslr_cluster": {"hosts": hosts}}}}))
-    (tmp / "play.json").write_text(json.dumps(play))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                          "-i", str(tmp / "hosts.json"), str(tmp / "play.json")],
-                         capture_output=True, text=True, cwd=ROOT, env=env)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    hosts = {h: local_host(role_path=os.path.join(ROLES, "mlflow"), **v) for h, v in HOSTS.items()}
+    run_play(tmp, {"all": {"children": {"cslr_cluster": {"hosts": hosts}}}}, play)
     return {h: json.loads((tmp / ("%s.json" % h)).read_text()) for h in HOSTS}
 
 

@@ -8,12 +8,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROLES = os.path.join(ROOT, "collections", "ansible_collections", "cslr", "platform", "roles")
+from cslr_render import ROLES, ROOT, local_host, run_play
+
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "preflight_lab_host.json")
 
 
@@ -47,18 +46,9 @@ def render(tmp_path, preflight, gpu=False, **extra):
                                 " 'wrapper': lookup('ansible.builtin.template', '%s')} | to_json }}"
                                 % os.path.join(ROLES, "training", "templates", "cslr-train.j2")}}]}]
     inventory = {"all": {"children": {
-        "cslr_cluster": {"hosts": {"node-1": {"ansible_connection": "local",
-                                               "ansible_python_interpreter": sys.executable}}},
+        "cslr_cluster": {"hosts": {"node-1": local_host()}},
         "cslr_gpu_hosts": {"hosts": {"node-1": {}} if gpu else {}}}}}
-    (tmp_path / "hosts.json").write_text(json.dumps(inventory))
-    (tmp_path / "play.json").write_text(json.dumps(play))
-    (tmp_path / "extra.json").write_text(json.dumps(extra))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                          "-i", str(tmp_path / "hosts.json"), str(tmp_path / "play.json"),
-                          "-e", "@" + str(tmp_path / "extra.json")], capture_output=True, text=True, cwd=ROOT, env=env)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    run_play(tmp_path, inventory, play, extra)
     return json.loads((tmp_path / "out.json").read_text())
 
 
