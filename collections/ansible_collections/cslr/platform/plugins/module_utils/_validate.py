@@ -783,6 +783,14 @@ def _group_display(members):
     return show(list(members))
 
 
+def _members_in_cluster(cfg, out, group, what):
+    """Each host of `group` (a stack's hosts) must be a cluster host."""
+    for host in _groups(cfg.groups, group):
+        if host not in cfg.cluster:
+            out.add([host], group + ' (group)', host, '%s host %s is not in %s' % (what, host, spec.GROUP_CLUSTER),
+                    'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
+
+
 def check_groups(cfg, out):
     if not cfg.cluster:
         out.add([], spec.GROUP_CLUSTER + ' (group)', [], 'has no hosts',
@@ -811,11 +819,7 @@ def check_groups(cfg, out):
             out.add([], spec.GROUP_MLFLOW + ' (group)', _group_display(mlflow_hosts),
                     'MLflow is enabled, so exactly one host is needed (found %d)' % len(mlflow_hosts),
                     'put exactly one host in %s, or set cslr_mlflow_enabled: false' % spec.GROUP_MLFLOW, raw=True)
-        for host in mlflow_hosts:
-            if host not in cfg.cluster:
-                out.add([host], spec.GROUP_MLFLOW + ' (group)', host, 'MLflow host %s is not in %s'
-                        % (host, spec.GROUP_CLUSTER),
-                        'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
+        _members_in_cluster(cfg, out, spec.GROUP_MLFLOW, 'MLflow')
     monitoring_hosts = _groups(cfg.groups, spec.GROUP_MONITORING)
     if _enabled(cfg.global_value('cslr_monitoring_enabled')):
         if len(monitoring_hosts) != 1:
@@ -823,11 +827,7 @@ def check_groups(cfg, out):
                     'the monitoring stack is enabled, so exactly one host is needed to run Prometheus (found %d)'
                     % len(monitoring_hosts), 'put exactly one host in %s, or set cslr_monitoring_enabled: false'
                     % spec.GROUP_MONITORING, raw=True)
-        for host in monitoring_hosts:
-            if host not in cfg.cluster:
-                out.add([host], spec.GROUP_MONITORING + ' (group)', host, 'monitoring host %s is not in %s'
-                        % (host, spec.GROUP_CLUSTER),
-                        'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
+        _members_in_cluster(cfg, out, spec.GROUP_MONITORING, 'monitoring')
     members = _groups(cfg.groups, spec.GROUP_RENDEZVOUS)
     if _enabled(cfg.global_value('cslr_rendezvous_enabled')):
         if len(members) not in (1, 3):
@@ -836,11 +836,7 @@ def check_groups(cfg, out):
                     'keep a quorum when one is lost (2 would stop when either is lost)' % len(members),
                     'put 1 or 3 hosts in %s, or set cslr_rendezvous_enabled: false' % spec.GROUP_RENDEZVOUS,
                     raw=True)
-        for host in members:
-            if host not in cfg.cluster:
-                out.add([host], spec.GROUP_RENDEZVOUS + ' (group)', host, 'rendezvous host %s is not in %s'
-                        % (host, spec.GROUP_CLUSTER),
-                        'add %s to %s or choose a cluster host' % (host, spec.GROUP_CLUSTER))
+        _members_in_cluster(cfg, out, spec.GROUP_RENDEZVOUS, 'rendezvous')
 
 
 _TAG_VERSION = re.compile(r'^v?(\d+\.\d+\.\d+)(?=$|[-_.+])')
