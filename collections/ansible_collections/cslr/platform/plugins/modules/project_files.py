@@ -1,0 +1,277 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cslr.platform maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: project_files
+short_description: Bring a directory's small files (a stack's compose file, its secrets, the files it mounts) to a wanted set in one call
+version_added: 0.2.0
+description:
+  - Creates the directory O(path), then writes each file of O(env_files) and O(files) whose content, owner or mode
+    differs, and removes the secrets files that are no longer configured, all in one module run.
+  - One task per Compose project instead of one M(ansible.builtin.file) and one M(ansible.builtin.copy) per file, each of
+    them a round trip to the host; a settled rerun reads the files and changes nothing.
+  - Each file is written to a temporary file in O(path), given its owner and mode, checked with its O(files[].validate)
+    command when it has one, and renamed over the old file, so a reader never sees a half-written or an invalid file.
+  - The action plugin reads O(files[].src) on the controller, as M(ansible.builtin.copy) does.
+author:
+  - cslr.platform maintainers (@cslr-platform)
+options:
+  path:
+    description: The directory; created when missing.
+    type: path
+    required: true
+  mode:
+    description: Mode of the directory.
+    type: str
+    default: '0750'
+  owner:
+    description: Owner of the directory and of every file.
+    type: str
+    default: root
+  group:
+    description: Group of the directory and of every file.
+    type: str
+    default: root
+  files:
+    description:
+      - The files, in the order they are written (a file whose O(files[].validate) reads the others comes last).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: File name inside O(path) (no directory part).
+        type: str
+        required: true
+      content:
+        description: The content (text). Required unless O(files[].src) is given.
+        type: str
+      src:
+        description: A file on the controller whose content is written (read by the action plugin).
+        type: str
+      mode:
+        description: Mode of the file.
+        type: str
+        default: '0644'
+      validate:
+        description:
+          - Command that checks the new content before it replaces the file, C(%s) standing for the temporary file's
+            path; run only when the content changes, never in check mode.
+        type: str
+  env_files:
+    description:
+      - "C({NAME: {VARIABLE: value}}): secrets written to C(NAME.env) (mode 0600) as C(VARIABLE='value') lines, sorted by
+        name, values single-quoted so Compose takes them literally. Never logged."
+      - An entry whose value is empty or null removes C(NAME.env) (secrets no longer configured).
+    type: dict
+    default: {}
+  env_header:
+    description: The comment line at the top of every C(NAME.env) file (without C(#)).
+    type: str
+    default: 'Managed by cslr.platform. Values are single-quoted: literal.'
+notes:
+  - Needs the right to create O(path) and to change the owner of its files (root, with C(become)).
+  - Text files only; they are written as UTF-8.
+attributes:
+  check_mode:
+    support: full
+    details: Reports which files would be written or removed; writes nothing and runs no validate command.
+  diff_mode:
+    support: full
+    details: Shows the changes of O(files); the content of O(env_files) is never shown.
+  platform:
+    platforms: posix
+seealso:
+  - module: ansible.builtin.copy
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+"""
+
+EXAMPLES = r"""
+- name: Write the project of the mlflow stack in one run
+  cslr.platform.project_files:
+    path: /var/lib/cslr-platform/mlflow
+    env_files:
+      postgres:
+        POSTGRES_PASSWORD: "{{ cslr_postgres_password }}"
+    files:
+      - dest: cslr_mlflow_auth.py
+        src: "{{ role_path }}/files/cslr_mlflow_auth.py"
+      - dest: compose.yaml
+        content: "{{ lookup('ansible.builtin.template', 'compose.yaml.j2') }}"
+        mode: '0640'
+        validate: docker compose --project-directory /var/lib/cslr-platform/mlflow --file %s config --quiet
+  register: project
+"""
+
+RETURN = r"""
+changed_files:
+  description: The names of the files written, whose owner or mode changed, or removed (would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [postgres.env, compose.yaml]
+env_changed:
+  description: Whether a file of O(env_files) was (or would be) written or removed.
+  returned: always
+  type: bool
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+
+def env_content(header, values):
+    """The text of one secrets file: the header, then NAME='value' lines sorted as Jinja's dictsort does."""
+    lines = ['# %s' % header]
+    for name in sorted(values, key=lambda key: (str(key).lower(), str(key))):
+        lines.append("%s='%s'" % (name, values[name]))  # str() of each value, as Jinja's {{ value }}
+    return '\n'.join(lines) + '\n'
+
+
+def plan(params):
+    """The wanted files in write order: (name, bytes or None to remove, mode, validate, secret)."""
+    wanted = []
+    for name, values in sorted((params['env_files'] or {}).items()):
+        data = to_bytes(env_content(params['env_header'], values)) if values else None
+        wanted.append((name + '.env', data, '0600', None, True))
+    for item in params['files']:
+        if item.get('content') is None:
+            raise ValueError('files: %s has neither content nor src' % item['dest'])
+        wanted.append((item['dest'], to_bytes(item['content']), item['mode'], item.get('validate'), False))
+    for name, _data, _mode, _validate, _secret in wanted:
+        if not name or '/' in name or name in ('.', '..'):
+            raise ValueError('%r is not a plain file name inside path' % name)
+    return wanted
+
+
+def read(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+class Writer(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.changed_files = []
+        self.diff = []
+
+    def attributes(self, path, mode):
+        """Owner, group and mode of an existing path; True when one was (or would be) changed."""
+        changed = self.module.set_owner_if_different(path, self.params['owner'], False)
+        changed = self.module.set_group_if_different(path, self.params['group'], changed)
+        return self.module.set_mode_if_different(path, mode, changed)
+
+    def directory(self):
+        path = self.params['path']
+        if not os.path.isdir(path):
+            if os.path.lexists(path):
+                self.module.fail_json(msg='%s exists and is not a directory' % path)
+            if self.module.check_mode:
+                return True
+            os.makedirs(path)
+        return self.attributes(path, self.params['mode'])
+
+    def write(self, dest, data, mode, validate):
+        module = self.module
+        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(dest), dir=self.params['path'])
+        try:
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(data)
+            self.attributes(tmp, mode)
+            if validate:
+                if '%s' not in validate:
+                    module.fail_json(msg='validate must contain %%s: %s' % validate)
+                rc, out, err = module.run_command(validate % tmp)
+                if rc != 0:
+                    module.fail_json(msg='failed to validate %s: %s' % (os.path.basename(dest), (err or out).strip()),
+                                     rc=rc, stdout=out, stderr=err, changed_files=self.changed_files)
+            os.replace(tmp, dest)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+    def run(self):
+        module = self.module
+        try:
+            wanted = plan(self.params)
+        except ValueError as exc:
+            module.fail_json(msg=to_native(exc))
+        changed = self.directory()
+        env_changed = False
+        for name, data, mode, validate, secret in wanted:
+            dest = os.path.join(self.params['path'], name)
+            before = read(dest)
+            if data is None:
+                if before is None and not os.path.lexists(dest):
+                    continue
+                if not module.check_mode:
+                    os.unlink(dest)
+                touched = True
+            elif before != data:
+                if not module.check_mode:
+                    self.write(dest, data, mode, validate)
+                touched = True
+            else:
+                touched = self.attributes(dest, mode)
+            if not touched:
+                continue
+            self.changed_files.append(name)
+            env_changed = env_changed or secret
+            if module._diff and before != data:
+                if secret:
+                    self.diff.append({'before_header': dest, 'after_header': dest,
+                                      'prepared': '%s: secrets %s (content not shown)'
+                                                  % (dest, 'removed' if data is None else 'written')})
+                else:
+                    self.diff.append({'before_header': dest, 'after_header': dest,
+                                      'before': '' if before is None else before.decode('utf-8', 'replace'),
+                                      'after': data.decode('utf-8', 'replace')})
+        result = dict(changed=changed or bool(self.changed_files), changed_files=self.changed_files,
+                      env_changed=env_changed)
+        if module._diff:
+            result['diff'] = self.diff
+        module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True),
+            mode=dict(type='str', default='0750'),
+            owner=dict(type='str', default='root'),
+            group=dict(type='str', default='root'),
+            files=dict(type='list', elements='dict', default=[], options=dict(
+                dest=dict(type='str', required=True),
+                content=dict(type='str'),
+                src=dict(type='str'),
+                mode=dict(type='str', default='0644'),
+                validate=dict(type='str'),
+            ), mutually_exclusive=[('content', 'src')]),
+            env_files=dict(type='dict', default={}, no_log=True),
+            env_header=dict(type='str', default="Managed by cslr.platform. Values are single-quoted: literal."),
+        ),
+        supports_check_mode=True,
+    )
+    for item in module.params['files']:
+        if item.get('src') is not None:
+            module.fail_json(msg='files: %s: src is read by the action plugin; run the module as '
+                                 'cslr.platform.project_files' % item['dest'])
+    Writer(module).run()
+
+
+if __name__ == '__main__':
+    main()

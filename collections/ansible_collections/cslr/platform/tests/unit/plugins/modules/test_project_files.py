@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright: cslr.platform maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Tests for cslr.platform.project_files: a real directory, the module run in-process (as the
+owner running the tests), reruns, removals, validation, check and diff mode."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+from unittest import mock
+
+import pytest
+
+from ansible.module_utils import basic
+
+from ansible_collections.cslr.platform.plugins.modules import project_files
+from ansible_collections.cslr.platform.tests.unit.plugins.modules.utils import (
+    AnsibleExitJson, AnsibleFailJson, exit_json, fail_json, patch_module_args)
+
+OWNER = pwd.getpwuid(os.getuid()).pw_name
+GROUP = grp.getgrgid(os.getgid()).gr_name
+HEADER = 'Managed by cslr.platform (secrets of the mlflow stack). Values are single-quoted: literal.'
+
+
+def run(args, check=False, diff=False):
+    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    with patch_module_args(args), \
+            mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
+        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as exc:
+            project_files.main()
+    return exc.value.args[0]
+
+
+def mode(path):
+    return '%04o' % stat.S_IMODE(os.stat(str(path)).st_mode)
+
+
+@pytest.fixture()
+def args(tmp_path):
+    return dict(
+        path=str(tmp_path / 'mlflow'), owner=OWNER, group=GROUP, env_header=HEADER,
+        env_files={'postgres': {'POSTGRES_PASSWORD': 's3cret'}, 'mlflow': {'b': 'x', 'A': 2, 'a': 'y'}},
+        files=[{'dest': 'auth.py', 'content': 'print(1)\n'},
+               {'dest': 'compose.yaml', 'content': 'services: {}\n', 'mode': '0640',
+                'validate': 'grep -q services %s'}])
+
+
+def test_first_run_writes_everything_with_its_mode(args, tmp_path):
+    result = run(args)
+    project = tmp_path / 'mlflow'
+    assert result['changed'] and result['env_changed']
+    assert result['changed_files'] == ['mlflow.env', 'postgres.env', 'auth.py', 'compose.yaml']
+    assert mode(project) == '0750'
+    assert (project / 'postgres.env').read_text() == "# %s\nPOSTGRES_PASSWORD='s3cret'\n" % HEADER
+    # Sorted as Jinja's dictsort (case-insensitive), values as {{ value }} renders them.
+    assert (project / 'mlflow.env').read_text() == "# %s\nA='2'\na='y'\nb='x'\n" % HEADER
+    assert mode(project / 'postgres.env') == '0600'
+    assert mode(project / 'auth.py') == '0644'
+    assert mode(project / 'compose.yaml') == '0640'
+    assert sorted(os.listdir(str(project))) == ['auth.py', 'compose.yaml', 'mlflow.env', 'postgres.env']
+
+
+def test_rerun_changes_nothing(args):
+    run(args)
+    result = run(args)
+    assert result == {'changed': False, 'changed_files': [], 'env_changed': False}
+
+
+def test_only_what_differs_is_written(args, tmp_path):
+    run(args)
+    os.chmod(str(tmp_path / 'mlflow' / 'auth.py'), 0o666)
+    args['files'][1]['content'] = 'services: {a: {}}\n'
+    result = run(args)
+    assert result['changed'] and not result['env_changed']
+    assert result['changed_files'] == ['auth.py', 'compose.yaml']
+    assert mode(tmp_path / 'mlflow' / 'auth.py') == '0644'
+    assert (tmp_path / 'mlflow' / 'compose.yaml').read_text() == 'services: {a: {}}\n'
+
+
+def test_secrets_no_longer_configured_are_removed(args, tmp_path):
+    run(args)
+    args['env_files'] = {'postgres': {'POSTGRES_PASSWORD': 's3cret'}, 'mlflow': {}}
+    result = run(args)
+    assert result['changed_files'] == ['mlflow.env'] and result['env_changed']
+    assert not (tmp_path / 'mlflow' / 'mlflow.env').exists()
+    assert run(args)['changed'] is False  # gone stays gone
+
+
+def test_invalid_content_leaves_the_old_file_and_no_temporary_file(args, tmp_path):
+    run(args)
+    args['files'][1]['content'] = 'nothing here\n'
+    result = run(args)
+    assert result['failed'] and result['msg'].startswith('failed to validate compose.yaml')
+    assert (tmp_path / 'mlflow' / 'compose.yaml').read_text() == 'services: {}\n'
+    assert sorted(os.listdir(str(tmp_path / 'mlflow'))) == ['auth.py', 'compose.yaml', 'mlflow.env', 'postgres.env']
+
+
+def test_check_mode_reports_and_writes_nothing(args, tmp_path):
+    result = run(args, check=True)
+    assert result['changed'] and result['changed_files'] == ['mlflow.env', 'postgres.env', 'auth.py', 'compose.yaml']
+    assert not (tmp_path / 'mlflow').exists()
+    run(args)
+    args['files'][0]['content'] = 'print(2)\n'
+    assert run(args, check=True)['changed_files'] == ['auth.py']
+    assert (tmp_path / 'mlflow' / 'auth.py').read_text() == 'print(1)\n'
+
+
+def test_diff_shows_files_but_never_secrets(args):
+    result = run(args, diff=True)
+    text = repr(result['diff'])
+    assert 'print(1)' in text and 'services: {}' in text
+    assert 's3cret' not in text and 'content not shown' in text
+
+
+@pytest.mark.parametrize('name', ['../x', 'a/b', '.', ''])
+def test_a_name_outside_the_directory_is_refused(args, name, tmp_path):
+    args['files'] = [{'dest': name, 'content': 'x'}]
+    result = run(args)
+    assert result['failed'] and 'plain file name' in result['msg']
+    assert not (tmp_path / 'mlflow').exists()
+
+
+def test_src_needs_the_action_plugin(args):
+    args['files'] = [{'dest': 'a.py', 'src': '/etc/hostname'}]
+    result = run(args)
+    assert result['failed'] and 'action plugin' in result['msg']
+
+
+def test_secrets_are_a_no_log_option():
+    with mock.patch.object(project_files, 'AnsibleModule', side_effect=RuntimeError('stop')) as module:
+        with pytest.raises(RuntimeError):
+            project_files.main()
+    assert module.call_args.kwargs['argument_spec']['env_files']['no_log'] is True
