@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -249,11 +250,18 @@ def test_a_new_mlflow_image_starts_only_after_a_backup_of_the_database(logged_ru
     subprocess.run(["docker", "build", "-q", "-t", new, "-"], check=True, capture_output=True, text=True,
                    input="FROM %s\nLABEL org.cslr.test.upgrade=%s\n" % (old, time.time()))
     try:
-        # The new tag exists on the controller only: it reaches the host by the air-gapped path
-        # (cslr_images_source archive), the old one is still on the host on the way back.
-        for image, previous, source in ((new, old, "archive"), (old, new, "pull")):
+        # The new tag reaches the host the production way: pushed to the lab registry (only its
+        # config and manifest travel, the layers are there) and pulled by the host, which still has
+        # the old one on the way back. The air-gapped path (archive) is the PostgreSQL upgrade's and
+        # the rolling update's. The push logs in with a Docker config of its own.
+        with tempfile.TemporaryDirectory() as docker_config:
+            env = dict(os.environ, DOCKER_CONFIG=docker_config)
+            subprocess.run(["docker", "login", "--username", LAB.var(MLFLOW, "cslr_images_registry_username"),
+                            "--password-stdin", LAB.var(MLFLOW, "cslr_images_registry_url")], env=env, check=True,
+                           capture_output=True, text=True, input=LAB.var(MLFLOW, "cslr_images_registry_password"))
+            subprocess.run(["docker", "push", new], env=env, check=True, capture_output=True, text=True)
+        for image, previous in ((new, old), (old, new)):
             res, _recap = run_site("--limit", MLFLOW, "-e", "cslr_mlflow_image=%s" % image,
-                                   "-e", "cslr_images_source=%s" % source,
                                    "-e", "cslr_mlflow_backup_dir=%s" % tmp_path)
             assert ok(res)[0], ok(res)[1]
             out = flat(res)
