@@ -30,13 +30,19 @@ class ActionModule(ActionBase):
                 if item.get('content') is not None:
                     result.update(failed=True, msg='files: %s: give content or src, not both' % item.get('dest'))
                     return result
+                path = None
                 try:
+                    # A vaulted src is decrypted into a temporary file, removed again below (as copy does).
                     path = self._loader.get_real_file(self._find_needle('files', to_text(src)), decrypt=True)
                     with open(path, 'rb') as handle:
-                        item['content'] = to_text(handle.read(), errors='surrogate_or_strict')
+                        item['content'] = handle.read().decode('utf-8')
                 except (AnsibleError, OSError, UnicodeError) as exc:
-                    result.update(failed=True, msg='files: %s: cannot read src %s: %s' % (item.get('dest'), src, to_text(exc)))
+                    result.update(failed=True, msg='files: %s: cannot read src %s as UTF-8 text: %s'
+                                  % (item.get('dest'), src, to_text(exc)))
                     return result
+                finally:
+                    if path is not None:
+                        self._loader.cleanup_tmp_file(path)
             files.append(item)
         args['files'] = files
         result.update(self._execute_module(module_name='cslr.platform.project_files', module_args=args,

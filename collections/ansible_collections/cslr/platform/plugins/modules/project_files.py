@@ -27,8 +27,10 @@ options:
     type: path
     required: true
   mode:
-    description: Mode of the directory.
-    type: str
+    description:
+      - Mode of the directory, and of each missing parent directory it creates (as M(ansible.builtin.file) does).
+      - Quote it (V('0750')), or give it as an octal number.
+    type: raw
     default: '0750'
   owner:
     description: Owner of the directory and of every file.
@@ -56,8 +58,8 @@ options:
         description: A file on the controller whose content is written (read by the action plugin).
         type: str
       mode:
-        description: Mode of the file.
-        type: str
+        description: Mode of the file (quoted, or an octal number).
+        type: raw
         default: '0644'
       validate:
         description:
@@ -78,6 +80,9 @@ options:
 notes:
   - Needs the right to create O(path) and to change the owner of its files (root, with C(become)).
   - Text files only; they are written as UTF-8.
+  - Every value of O(env_files) is masked (C(********)) wherever it appears in the result, as for any C(no_log)
+    option, also inside file names and diffs; RV(files_changed) and RV(env_changed) are booleans, which masking
+    never rewrites, so a caller decides with them rather than with RV(changed_files).
 attributes:
   check_mode:
     support: full
@@ -112,11 +117,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_files:
-  description: The names of the files written, whose owner or mode changed, or removed (would be, in check mode).
+  description:
+    - The names of the files written, whose owner or mode changed, or removed (would be, in check mode).
+    - For people; values of O(env_files) in a name are masked.
   returned: always
   type: list
   elements: str
   sample: [postgres.env, compose.yaml]
+files_changed:
+  description: For each entry of O(files), in order, whether it was (or would be) written or its owner or mode changed.
+  returned: always
+  type: list
+  elements: bool
+  sample: [false, true]
 env_changed:
   description: Whether a file of O(env_files) was (or would be) written or removed.
   returned: always
@@ -139,7 +152,8 @@ def env_content(header, values):
 
 
 def plan(params):
-    """The wanted files in write order: (name, bytes or None to remove, mode, validate, secret)."""
+    """The wanted files in write order: (name, bytes or None to remove, mode, validate, secret); secret is
+    True for env_files and None for the entries of files."""
     wanted = []
     for name, values in sorted((params['env_files'] or {}).items()):
         data = to_bytes(env_content(params['env_header'], values)) if values else None
@@ -147,7 +161,7 @@ def plan(params):
     for item in params['files']:
         if item.get('content') is None:
             raise ValueError('files: %s has neither content nor src' % item['dest'])
-        wanted.append((item['dest'], to_bytes(item['content']), item['mode'], item.get('validate'), False))
+        wanted.append((item['dest'], to_bytes(item['content']), item['mode'], item.get('validate'), None))
     for name, _data, _mode, _validate, _secret in wanted:
         if not name or '/' in name or name in ('.', '..'):
             raise ValueError('%r is not a plain file name inside path' % name)
@@ -176,14 +190,21 @@ class Writer(object):
         return self.module.set_mode_if_different(path, mode, changed)
 
     def directory(self):
-        path = self.params['path']
-        if not os.path.isdir(path):
-            if os.path.lexists(path):
-                self.module.fail_json(msg='%s exists and is not a directory' % path)
-            if self.module.check_mode:
-                return True
-            os.makedirs(path)
-        return self.attributes(path, self.params['mode'])
+        """Create path and its missing parents, each with the directory's owner and mode (as file does)."""
+        path = os.path.abspath(self.params['path'])
+        missing = []
+        current = path
+        while not os.path.isdir(current):
+            if os.path.lexists(current):
+                self.module.fail_json(msg='%s exists and is not a directory' % current)
+            missing.append(current)
+            current = os.path.dirname(current)
+        if missing and self.module.check_mode:
+            return True
+        for directory in reversed(missing):
+            os.mkdir(directory)
+            self.attributes(directory, self.params['mode'])
+        return self.attributes(path, self.params['mode']) or bool(missing)
 
     def write(self, dest, data, mode, validate):
         module = self.module
@@ -212,8 +233,11 @@ class Writer(object):
             module.fail_json(msg=to_native(exc))
         changed = self.directory()
         env_changed = False
+        files_changed = []
         for name, data, mode, validate, secret in wanted:
             dest = os.path.join(self.params['path'], name)
+            if os.path.isdir(dest):
+                module.fail_json(msg='%s is a directory; it cannot be replaced by a file' % dest)
             before = read(dest)
             if data is None:
                 if before is None and not os.path.lexists(dest):
@@ -227,10 +251,12 @@ class Writer(object):
                 touched = True
             else:
                 touched = self.attributes(dest, mode)
+            if secret is None:
+                files_changed.append(bool(touched))
             if not touched:
                 continue
             self.changed_files.append(name)
-            env_changed = env_changed or secret
+            env_changed = env_changed or bool(secret)
             if module._diff and before != data:
                 if secret:
                     self.diff.append({'before_header': dest, 'after_header': dest,
@@ -241,7 +267,7 @@ class Writer(object):
                                       'before': '' if before is None else before.decode('utf-8', 'replace'),
                                       'after': data.decode('utf-8', 'replace')})
         result = dict(changed=changed or bool(self.changed_files), changed_files=self.changed_files,
-                      env_changed=env_changed)
+                      files_changed=files_changed, env_changed=env_changed)
         if module._diff:
             result['diff'] = self.diff
         module.exit_json(**result)
@@ -251,14 +277,14 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type='path', required=True),
-            mode=dict(type='str', default='0750'),
+            mode=dict(type='raw', default='0750'),
             owner=dict(type='str', default='root'),
             group=dict(type='str', default='root'),
             files=dict(type='list', elements='dict', default=[], options=dict(
                 dest=dict(type='str', required=True),
                 content=dict(type='str'),
                 src=dict(type='str'),
-                mode=dict(type='str', default='0644'),
+                mode=dict(type='raw', default='0644'),
                 validate=dict(type='str'),
             ), mutually_exclusive=[('content', 'src')]),
             env_files=dict(type='dict', default={}, no_log=True),

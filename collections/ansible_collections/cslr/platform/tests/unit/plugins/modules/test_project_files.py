@@ -54,6 +54,7 @@ def test_first_run_writes_everything_with_its_mode(args, tmp_path):
     project = tmp_path / 'mlflow'
     assert result['changed'] and result['env_changed']
     assert result['changed_files'] == ['mlflow.env', 'postgres.env', 'auth.py', 'compose.yaml']
+    assert result['files_changed'] == [True, True]
     assert mode(project) == '0750'
     assert (project / 'postgres.env').read_text() == "# %s\nPOSTGRES_PASSWORD='s3cret'\n" % HEADER
     # Sorted as Jinja's dictsort (case-insensitive), values as {{ value }} renders them.
@@ -67,7 +68,7 @@ def test_first_run_writes_everything_with_its_mode(args, tmp_path):
 def test_rerun_changes_nothing(args):
     run(args)
     result = run(args)
-    assert result == {'changed': False, 'changed_files': [], 'env_changed': False}
+    assert result == {'changed': False, 'changed_files': [], 'files_changed': [False, False], 'env_changed': False}
 
 
 def test_only_what_differs_is_written(args, tmp_path):
@@ -76,7 +77,7 @@ def test_only_what_differs_is_written(args, tmp_path):
     args['files'][1]['content'] = 'services: {a: {}}\n'
     result = run(args)
     assert result['changed'] and not result['env_changed']
-    assert result['changed_files'] == ['auth.py', 'compose.yaml']
+    assert result['changed_files'] == ['auth.py', 'compose.yaml'] and result['files_changed'] == [True, True]
     assert mode(tmp_path / 'mlflow' / 'auth.py') == '0644'
     assert (tmp_path / 'mlflow' / 'compose.yaml').read_text() == 'services: {a: {}}\n'
 
@@ -135,3 +136,29 @@ def test_secrets_are_a_no_log_option():
         with pytest.raises(RuntimeError):
             project_files.main()
     assert module.call_args.kwargs['argument_spec']['env_files']['no_log'] is True
+
+
+def test_only_the_compose_file_changed_is_told_by_a_boolean(args):
+    run(args)
+    args['files'][1]['content'] = 'services: {b: {}}\n'
+    assert run(args)['files_changed'] == [False, True]
+
+
+def test_missing_parents_get_the_directory_mode(args, tmp_path):
+    args['path'] = str(tmp_path / 'base' / 'stack')
+    args['mode'] = 0o750  # an unquoted YAML octal arrives as a number
+    run(args)
+    assert mode(tmp_path / 'base') == '0750' and mode(tmp_path / 'base' / 'stack') == '0750'
+    assert run(args)['changed'] is False
+
+
+def test_a_directory_where_a_file_goes_is_refused(args, tmp_path):
+    (tmp_path / 'mlflow' / 'auth.py').mkdir(parents=True)
+    result = run(args)
+    assert result['failed'] and 'is a directory' in result['msg']
+
+
+def test_a_file_where_the_directory_goes_is_refused(args, tmp_path):
+    (tmp_path / 'mlflow').write_text('x')
+    result = run(args)
+    assert result['failed'] and 'exists and is not a directory' in result['msg']
