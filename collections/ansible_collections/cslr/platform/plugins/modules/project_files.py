@@ -286,7 +286,7 @@ def main():
                 src=dict(type='str'),
                 mode=dict(type='raw', default='0644'),
                 validate=dict(type='str'),
-            ), mutually_exclusive=[('content', 'src')]),
+            )),
             env_files=dict(type='dict', default={}, no_log=True),
             env_header=dict(type='str', default="Managed by cslr.platform. Values are single-quoted: literal."),
         ),
