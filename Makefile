@@ -87,7 +87,7 @@ test: ## The whole suite: lint, image checks, then every molecule scenario along
 	echo "make test: $$( [ $$rc -eq 0 ] && echo PASSED || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
 
-bench: venv images ## Benchmark on simulated hosts (not part of test): BENCH_ARGS="--reps 3 --sizes 1,3,5"
+bench: venv images ## Benchmark on simulated hosts (not part of test): BENCH_ARGS="--reps 3 --sizes 1,3,5 --sections rerun,peers"
 	python3 scripts/bench.py $(BENCH_ARGS)
 
 collection: venv ## Build the collection tarball into dist/ (what AWX/Galaxy install)
