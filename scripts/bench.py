@@ -50,6 +50,7 @@ and before each fresh set (leftovers of an aborted run included).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import json
 import os
@@ -158,6 +159,15 @@ PROFILE = False   # --profile: ansible.posix.profile_tasks in every run's log (.
 _RUNS = [0]
 LAST_LOG = [None]  # the last run's ANSIBLE_LOG_PATH
 LAST_CPU = [0.0]   # the last run's controller CPU seconds (ansible-playbook, its forks and their ssh clients)
+
+
+def log_has(log_path, task):
+    """Whether Ansible's log (being written) shows the task's banner yet."""
+    try:
+        with open(log_path) as handle:
+            return any('TASK [' in line and task in line for line in handle)
+    except OSError:
+        return False
 
 
 def task_started(log_path, task):
@@ -323,9 +333,12 @@ def remove_ray(hosts):
 def dashboard_alive(host, port, token):
     """The node addresses the Ray dashboard on `host` lists as ALIVE (None while it does not answer)."""
     auth = '-H "Authorization: Bearer $(cat %s)"' % TOKEN_FILE if token else ''
-    res = on(host, "curl -sf -m 3 %s 'http://127.0.0.1:%d/api/v0/nodes?limit=1000&detail=false"
-                   "&filter_keys=state&filter_predicates=%%3D&filter_values=ALIVE'" % (auth, port),
-             check=False, timeout=30)
+    try:
+        res = on(host, "curl -sf -m 3 %s 'http://127.0.0.1:%d/api/v0/nodes?limit=1000&detail=false"
+                       "&filter_keys=state&filter_predicates=%%3D&filter_values=ALIVE'" % (auth, port),
+                 check=False, timeout=30)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
     if res.returncode != 0:
         return None
     try:
@@ -335,17 +348,24 @@ def dashboard_alive(host, port, token):
 
 
 class Watch(threading.Thread):
-    """Polls the dashboards of `heads` until one lists every expected node ALIVE; .when is then the
-    time (epoch seconds). One poller for every way measured, so they are compared alike."""
+    """Polls the dashboards of `heads` (a `docker exec` of curl in each, then a 0.25 s pause: about
+    one look every 0.5 s) until one lists every expected node ALIVE; .when is then the time (epoch
+    seconds). One poller for every way measured, so they are compared alike; `gate` (a callable)
+    holds the polling back until it is true, so a long playbook run does not carry the poller's load
+    before its Ray phase."""
 
-    def __init__(self, heads, port, token, expected, timeout=900):
+    def __init__(self, heads, port, token, expected, timeout=900, gate=None):
         super().__init__(daemon=True)
         self.heads, self.port, self.token, self.expected = heads, port, token, sorted(expected)
         self.deadline, self.when, self.stop = time.monotonic() + timeout, None, threading.Event()
+        self.gate = gate
         self.start()
 
     def run(self):
         while not self.stop.is_set() and time.monotonic() < self.deadline:
+            if self.gate is not None and not self.gate():
+                time.sleep(0.25)
+                continue
             for h in self.heads:
                 if dashboard_alive(h, self.port, self.token) == self.expected:
                     self.when = time.time()
@@ -369,15 +389,16 @@ def raw_floor(hosts, ray, samples):
         ssh(h, 'true')  # the SSH connections are open before the clock starts (ControlPersist)
     start = time.time()
     watch = Watch([head], ray['dashboard'], False, [address(h) for h in hosts])
-    ssh(head, run % ip + ' --head --port=%d %s' % (ray['gcs'], ray['head']))
-    wait_for(lambda: ssh(head, 'sudo docker exec %s ray health-check --address %s:%d' % (RAW, ip, ray['gcs']),
-                         check=False).returncode == 0, 300, 'the raw head\'s GCS')
-    workers = [threading.Thread(target=ssh, args=(h, run % address(h) + ' --address=%s:%d' % (ip, ray['gcs'])))
-               for h in hosts[1:]]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
+    try:
+        ssh(head, run % ip + ' --head --port=%d %s' % (ray['gcs'], ray['head']))
+        wait_for(lambda: ssh(head, 'sudo docker exec %s ray health-check --address %s:%d' % (RAW, ip, ray['gcs']),
+                             check=False).returncode == 0, 300, 'the raw head\'s GCS')
+        with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
+            for f in [pool.submit(ssh, h, run % address(h) + ' --address=%s:%d' % (ip, ray['gcs'])) for h in hosts[1:]]:
+                f.result()  # a worker that did not start is an error now, not a timeout later
+    except BaseException:
+        watch.stop.set()
+        raise
     took = watch.result('raw floor') - start
     samples.setdefault('raw_floor_3', []).append(took)
     log('  raw_floor_3 %.1f s' % took)
@@ -410,8 +431,12 @@ def ray_up(hosts, ray, samples):
     env = dict(os.environ, RAY_UP_enable_autoscaler_v2='0')
     start = time.time()
     watch = Watch([hosts[0]], ray['dashboard'], False, [address(h) for h in hosts])
-    res = subprocess.run([cli, 'up', '-y', '--no-config-cache', path], capture_output=True, text=True, env=env,
-                         timeout=900, cwd=WORK)
+    try:
+        res = subprocess.run([cli, 'up', '-y', '--no-config-cache', path], capture_output=True, text=True, env=env,
+                             timeout=900, cwd=WORK)
+    except subprocess.TimeoutExpired:
+        watch.stop.set()
+        raise
     returned = time.time() - start
     with open(os.path.join(WORK, 'logs', 'ray-up-%d.log' % len(samples.get('ray_up_3', []))), 'w') as handle:
         handle.write(res.stdout + res.stderr)
@@ -437,8 +462,14 @@ def peers(inv, samples, details):
     log('Ray containers gone: site.yml')
     remove_ray(hosts)
     start = time.time()
-    watch = Watch(hosts[:2], ray['dashboard'], True, [address(h) for h in hosts])
-    took, _rc, changed, _b, _o = must(playbook(inv, 'site.yml'), 'site.yml, Ray containers gone')
+    LAST_LOG[0] = None   # set by playbook() below; the poller starts once the election is in that log
+    watch = Watch(hosts[:2], ray['dashboard'], True, [address(h) for h in hosts],
+                  gate=lambda: LAST_LOG[0] is not None and log_has(LAST_LOG[0], 'Elect the Ray head'))
+    try:
+        took, _rc, changed, _b, _o = must(playbook(inv, 'site.yml'), 'site.yml, Ray containers gone')
+    except Exception:
+        watch.stop.set()
+        raise
     phase = watch.result('site.yml') - task_started(LAST_LOG[0], 'Elect the Ray head')
     samples.setdefault('ray_gone_site_3', []).append(took)
     samples.setdefault('ray_phase_3', []).append(phase)
@@ -446,7 +477,7 @@ def peers(inv, samples, details):
     log('  ray_gone_site_3 %.1f s (changed=%d), ray_phase_3 %.1f s' % (took, sum(changed.values()), phase))
 
 
-def light(n, samples, details, inner=1):
+def light(n, samples, details, inner=1, destroy=True):
     """Cold converge and settled rerun(s) on n fresh light hosts."""
     inv = inventory(n, light=True)
     fresh(inv, names(n))
@@ -462,7 +493,8 @@ def light(n, samples, details, inner=1):
         details.setdefault('light_rerun_%d_controller_cpu_s' % n, []).append(LAST_CPU[0])
         log('  light_rerun_%d %.1f s (changed=%d, controller CPU %.1f s)' % (n, took, sum(changed.values()),
                                                                              LAST_CPU[0]))
-    playbook(inv, 'playbooks/lab/destroy.yml')
+    if destroy:
+        playbook(inv, 'playbooks/lab/destroy.yml')
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -533,7 +565,7 @@ def chain_on_three(inv, samples, details):
     log('  limit_4th %.1f s, other hosts\' containers untouched: %s' % (took, untouched))
 
 
-def baseline(captured, samples):
+def baseline(captured, samples, destroy=True):
     """Fresh hosts, Docker + images in place, compose dirs copied in; time compose up host by host."""
     inv = inventory(3)
     hosts = names(3)
@@ -551,7 +583,8 @@ def baseline(captured, samples):
     wait_for(lambda: alive_ips(hosts[0]) == sorted(address(h) for h in hosts), 300, 'the baseline cluster')
     samples.setdefault('baseline_3', []).append(took)
     log('  baseline_3 %.1f s' % took)
-    playbook(inv, 'playbooks/lab/destroy.yml')
+    if destroy:
+        playbook(inv, 'playbooks/lab/destroy.yml')
 
 
 # ---------------------------------------------------------------------------- report
@@ -593,7 +626,8 @@ def main(argv=None):
                         'ray up, site.yml with the Ray containers gone), failover (failover_*, limit_4th), baseline, '
                         'light (light_*_N); cold_3 is measured whenever one of rerun, peers, failover, baseline is')
     p.add_argument('--profile', action='store_true', help='time every task (ansible.posix.profile_tasks) in the logs')
-    p.add_argument('--keep', action='store_true', help='leave the last set of hosts running (to look at them)')
+    p.add_argument('--keep', action='store_true',
+                   help='leave the last set of hosts of the last repetition running (to look at them)')
     args = p.parse_args(argv)
     sections = set(args.sections.split(','))
     if not sections or sections - set(SECTIONS):
@@ -611,8 +645,15 @@ def main(argv=None):
     samples, details = {}, {}
     started = time.monotonic()
     try:
+        # --keep leaves the last set of hosts of the last repetition running (the others share host
+        # names with it and the cores, so they are removed as usual).
+        sets = ([('cold', n) for n in sizes] + ([('baseline', 3)] if 'baseline' in sections else [])
+                + [('light', n) for n in light_sizes])
         for rep in range(1, args.reps + 1):
             log('repetition %d of %d' % (rep, args.reps))
+
+            def destroy(kind, n, rep=rep):
+                return not (args.keep and rep == args.reps and sets and sets[-1] == (kind, n))
             for n in sizes:
                 inv = cold(n, samples)
                 if n == 3:
@@ -623,12 +664,12 @@ def main(argv=None):
                         peers(inv, samples, details)
                     if 'failover' in sections:
                         chain_on_three(inv, samples, details)
-                if not args.keep:
+                if destroy('cold', n):
                     playbook(inv, 'playbooks/lab/destroy.yml')
             if 'baseline' in sections:
-                baseline(captured, samples)
+                baseline(captured, samples, destroy('baseline', 3))
             for n in light_sizes:
-                light(n, samples, details, args.inner)
+                light(n, samples, details, args.inner, destroy('light', n))
     finally:
         for path in [] if args.keep else [os.path.join(WORK, 'inv-%d' % n) for n in sizes] + [os.path.join(WORK, 'light-%d' % n)
                                                                           for n in light_sizes]:

@@ -51,3 +51,51 @@ def test_ratios_against_the_issue_targets():
     assert got['ray_phase_3 / ray_up_3'] == (0.9, 1.0, True)
     assert got['ray_phase_3 / raw_floor_3'] == (1.688, 1.8, True)
     assert 'light_cold_10 / light_cold_3' not in got  # not measured: no ratio, no error
+
+
+def test_watch_polls_only_once_the_gate_opens(monkeypatch):
+    looks = []
+    opened = {'at': None}
+
+    def alive(host, port, token):
+        looks.append(time.time())
+        return ['10.0.0.1', '10.0.0.2']
+    monkeypatch.setattr(bench, 'dashboard_alive', alive)
+
+    def gate():
+        if opened['at'] is None and len(gate.calls) >= 3:
+            opened['at'] = time.time()
+        gate.calls.append(1)
+        return opened['at'] is not None
+    gate.calls = []
+    watch = bench.Watch(['h1'], 8265, False, ['10.0.0.2', '10.0.0.1'], timeout=30, gate=gate)
+    when = watch.result('test')
+    assert looks and looks[0] >= opened['at'] and when >= opened['at']
+
+
+def test_watch_gives_up_with_a_clear_error(monkeypatch):
+    monkeypatch.setattr(bench, 'dashboard_alive', lambda *a: ['10.0.0.1'])
+    with pytest.raises(RuntimeError, match='never listed'):
+        bench.Watch(['h1'], 8265, False, ['10.0.0.1', '10.0.0.2'], timeout=1).result('test')
+
+
+def test_a_hung_docker_exec_is_no_answer(monkeypatch):
+    def hung(*args, **kwargs):
+        raise subprocess.TimeoutExpired('docker', 30)
+    monkeypatch.setattr(bench, 'on', hung)
+    assert bench.dashboard_alive('h1', 8265, True) is None
+
+
+def test_keep_leaves_only_the_last_set_of_the_last_repetition(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, 'WORK', str(tmp_path))
+    destroyed, light_destroy = [], []
+    monkeypatch.setattr(bench, 'cold', lambda n, samples: str(tmp_path / ('inv-%d' % n)))
+    monkeypatch.setattr(bench, 'capture_stacks', lambda hosts: {})
+    monkeypatch.setattr(bench, 'rerun', lambda inv, samples, details: samples.setdefault('rerun_3', []).append(1.0))
+    monkeypatch.setattr(bench, 'light', lambda n, samples, details, inner, destroy: light_destroy.append((n, destroy)))
+    monkeypatch.setattr(bench, 'playbook', lambda inv, path, *a: destroyed.append(os.path.basename(inv)))
+    monkeypatch.setattr(bench, 'machine', lambda: {})
+    assert bench.main(['--reps', '2', '--sizes', '3', '--sections', 'rerun,light', '--light-sizes', '3,10',
+                       '--keep', '--json', str(tmp_path / 'r.json')]) == 0
+    assert destroyed == ['inv-3', 'inv-3']          # the cold set of each repetition
+    assert light_destroy == [(3, True), (10, True), (3, True), (10, False)]
