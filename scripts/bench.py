@@ -423,7 +423,8 @@ def ray_up(hosts, ray, samples):
         'file_mounts': {}, 'initialization_commands': [], 'setup_commands': [], 'head_setup_commands': [],
         'worker_setup_commands': [],
         'head_start_ray_commands': ['ray stop', 'ulimit -c unlimited; ' + head_start],
-        'worker_start_ray_commands': ['ray stop', 'ray start --address=$RAY_HEAD_IP:%d %s' % (ray['gcs'], ray['start'])],
+        'worker_start_ray_commands': ['ray stop',
+                                      'ray start --address=$RAY_HEAD_IP:%d %s' % (ray['gcs'], ray['start'])],
     }
     path = os.path.join(WORK, 'ray-up.yaml')
     with open(path, 'w') as handle:
@@ -671,8 +672,9 @@ def main(argv=None):
             for n in light_sizes:
                 light(n, samples, details, args.inner, destroy('light', n))
     finally:
-        for path in [] if args.keep else [os.path.join(WORK, 'inv-%d' % n) for n in sizes] + [os.path.join(WORK, 'light-%d' % n)
-                                                                          for n in light_sizes]:
+        paths = ([os.path.join(WORK, 'inv-%d' % n) for n in sizes]
+                 + [os.path.join(WORK, 'light-%d' % n) for n in light_sizes])
+        for path in [] if args.keep else paths:
             if os.path.isdir(path):
                 playbook(path, 'playbooks/lab/destroy.yml')
     result = {'when': stamp, 'machine': machine(), 'reps': args.reps, 'inner': args.inner, 'sections': sorted(sections),
@@ -688,7 +690,8 @@ def main(argv=None):
         print('%-28s %s' % (key, vals))
     print()
     for r in result['ratios']:
-        print('%-32s %.2f  (target <= %.1f: %s)' % (r['ratio'], r['value'], r['target'], 'met' if r['met'] else 'MISSED'))
+        print('%-32s %.2f  (target <= %.1f: %s)' % (r['ratio'], r['value'], r['target'],
+                                                    'met' if r['met'] else 'MISSED'))
     print('\nmachine: %s; bench wall time %d s; results: %s' % (result['machine'], result['bench_wall_seconds'],
                                                                   os.path.relpath(out_path, ROOT)))
     return 0

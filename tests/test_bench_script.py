@@ -14,9 +14,10 @@ import bench  # noqa: E402  pylint: disable=wrong-import-position
 
 def test_task_started_reads_the_task_banner_of_ansible_log(tmp_path):
     log = tmp_path / 'run.ansible.log'
-    log.write_text('2026-12-06 10:00:01,250 p=1 u=root n=ansible INFO| TASK [cslr.platform.ray : Read] ***\n'
-                   '2026-12-06 10:00:03,500 p=1 u=root n=ansible INFO| TASK [cslr.platform.ray : Elect the Ray head] *\n'
-                   '2026-12-06 10:00:09,000 p=1 u=root n=ansible INFO| TASK [cslr.platform.ray : Elect the Ray head] *\n')
+    prefix = ' p=1 u=root n=ansible INFO| TASK [cslr.platform.ray : '
+    log.write_text('2026-12-06 10:00:01,250' + prefix + 'Read] ***\n'
+                   '2026-12-06 10:00:03,500' + prefix + 'Elect the Ray head] *\n'
+                   '2026-12-06 10:00:09,000' + prefix + 'Elect the Ray head] *\n')
     start = time.mktime(time.strptime('2026-12-06 10:00:03', '%Y-%m-%d %H:%M:%S')) + 0.5
     assert bench.task_started(str(log), 'Elect the Ray head') == pytest.approx(start)
     with pytest.raises(RuntimeError, match='no task'):
