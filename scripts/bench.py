@@ -161,11 +161,16 @@ LAST_LOG = [None]  # the last run's ANSIBLE_LOG_PATH
 LAST_CPU = [0.0]   # the last run's controller CPU seconds (ansible-playbook, its forks and their ssh clients)
 
 
+def task_banner(log_path, task):
+    """The first line of Ansible's log whose task banner contains `task` (None while there is none)."""
+    with open(log_path) as handle:
+        return next((line for line in handle if 'TASK [' in line and task in line), None)
+
+
 def log_has(log_path, task):
     """Whether Ansible's log (being written) shows the task's banner yet."""
     try:
-        with open(log_path) as handle:
-            return any('TASK [' in line and task in line for line in handle)
+        return task_banner(log_path, task) is not None
     except OSError:
         return False
 
@@ -173,12 +178,11 @@ def log_has(log_path, task):
 def task_started(log_path, task):
     """The time (epoch seconds) at which the first task whose banner contains `task` started, from
     Ansible's log (its lines start with the local time, milliseconds after a comma)."""
-    with open(log_path) as handle:
-        for line in handle:
-            if 'TASK [' in line and task in line:
-                stamp, millis = line[:23].split(',')
-                return time.mktime(time.strptime(stamp, '%Y-%m-%d %H:%M:%S')) + int(millis) / 1000.0
-    raise RuntimeError('no task %r in %s' % (task, log_path))
+    line = task_banner(log_path, task)
+    if line is None:
+        raise RuntimeError('no task %r in %s' % (task, log_path))
+    stamp, millis = line[:23].split(',')
+    return time.mktime(time.strptime(stamp, '%Y-%m-%d %H:%M:%S')) + int(millis) / 1000.0
 
 
 def playbook(inv, path, *args):
@@ -288,12 +292,13 @@ def container_ids(hosts):
 RAW, RAYUP = PREFIX + '-raw', PREFIX + '-rayup'   # the peers' container names
 RAY_VERSION = '2.60.0'                             # cslr_ray_version of the lab (the ray up CLI's version)
 LAB_USER = 'labadmin'
+LAB_KEY = os.path.join(ROOT, '.lab', 'ssh', 'id_ed25519')   # the lab's SSH key (playbooks/lab/create.yml)
 TOKEN_FILE = '/opt/cslr-platform/ray/auth_token'   # cslr_base_dir/ray/auth_token (the platform's cluster token)
 
 
 def ssh(host, command, check=True, timeout=600):
     """A command on a host the way a person reaches it: SSH as labadmin with the lab's key."""
-    argv = ['ssh', '-i', os.path.join(ROOT, '.lab', 'ssh', 'id_ed25519'),
+    argv = ['ssh', '-i', LAB_KEY,
             '-o', 'UserKnownHostsFile=%s' % os.path.join(ROOT, '.lab', NETWORK, 'known_hosts'),
             '-o', 'StrictHostKeyChecking=yes', '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
             '-o', 'ControlMaster=auto', '-o', 'ControlPath=/tmp/cslr-bench-ssh-%C', '-o', 'ControlPersist=300',
@@ -372,6 +377,14 @@ class Watch(threading.Thread):
                     return
             time.sleep(0.25)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, _exc, _tb):
+        if exc_type is not None:   # the measured block failed: stop polling now, not at the deadline
+            self.stop.set()
+        return False
+
     def result(self, what):
         self.join(max(1, self.deadline - time.monotonic()))
         self.stop.set()
@@ -388,18 +401,14 @@ def raw_floor(hosts, ray, samples):
     for h in hosts:
         ssh(h, 'true')  # the SSH connections are open before the clock starts (ControlPersist)
     start = time.time()
-    watch = Watch([head], ray['dashboard'], False, [address(h) for h in hosts])
-    try:
+    with Watch([head], ray['dashboard'], False, [address(h) for h in hosts]) as watch:
         ssh(head, run % ip + ' --head --port=%d %s' % (ray['gcs'], ray['head']))
         wait_for(lambda: ssh(head, 'sudo docker exec %s ray health-check --address %s:%d' % (RAW, ip, ray['gcs']),
                              check=False).returncode == 0, 300, 'the raw head\'s GCS')
         with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
             for f in [pool.submit(ssh, h, run % address(h) + ' --address=%s:%d' % (ip, ray['gcs'])) for h in hosts[1:]]:
                 f.result()  # a worker that did not start is an error now, not a timeout later
-    except BaseException:
-        watch.stop.set()
-        raise
-    took = watch.result('raw floor') - start
+        took = watch.result('raw floor') - start
     samples.setdefault('raw_floor_3', []).append(took)
     log('  raw_floor_3 %.1f s' % took)
 
@@ -417,7 +426,7 @@ def ray_up(hosts, ray, samples):
     config = {
         'cluster_name': PREFIX, 'max_workers': len(hosts) - 1, 'upscaling_speed': 1.0, 'idle_timeout_minutes': 60,
         'provider': {'type': 'local', 'head_ip': address(hosts[0]), 'worker_ips': [address(h) for h in hosts[1:]]},
-        'auth': {'ssh_user': LAB_USER, 'ssh_private_key': os.path.join(ROOT, '.lab', 'ssh', 'id_ed25519')},
+        'auth': {'ssh_user': LAB_USER, 'ssh_private_key': LAB_KEY},
         'docker': {'image': ray['image'], 'container_name': RAYUP, 'pull_before_run': False,
                    'run_options': ['--shm-size=%d' % ray['shm']]},
         'file_mounts': {}, 'initialization_commands': [], 'setup_commands': [], 'head_setup_commands': [],
@@ -431,20 +440,16 @@ def ray_up(hosts, ray, samples):
         json.dump(config, handle, indent=2)   # JSON is YAML
     env = dict(os.environ, RAY_UP_enable_autoscaler_v2='0')
     start = time.time()
-    watch = Watch([hosts[0]], ray['dashboard'], False, [address(h) for h in hosts])
-    try:
+    with Watch([hosts[0]], ray['dashboard'], False, [address(h) for h in hosts]) as watch:
         res = subprocess.run([cli, 'up', '-y', '--no-config-cache', path], capture_output=True, text=True, env=env,
                              timeout=900, cwd=WORK)
-    except subprocess.TimeoutExpired:
-        watch.stop.set()
-        raise
-    returned = time.time() - start
-    with open(os.path.join(WORK, 'logs', 'ray-up-%d.log' % len(samples.get('ray_up_3', []))), 'w') as handle:
-        handle.write(res.stdout + res.stderr)
-    if res.returncode != 0:
-        watch.stop.set()
-        raise RuntimeError('ray up failed (rc %d):\n%s\n%s' % (res.returncode, res.stdout[-4000:], res.stderr[-3000:]))
-    took = watch.result('ray up') - start
+        returned = time.time() - start
+        with open(os.path.join(WORK, 'logs', 'ray-up-%d.log' % len(samples.get('ray_up_3', []))), 'w') as handle:
+            handle.write(res.stdout + res.stderr)
+        if res.returncode != 0:
+            raise RuntimeError('ray up failed (rc %d):\n%s\n%s' % (res.returncode, res.stdout[-4000:],
+                                                                    res.stderr[-3000:]))
+        took = watch.result('ray up') - start
     samples.setdefault('ray_up_3', []).append(took)
     samples.setdefault('ray_up_cmd_3', []).append(returned)
     log('  ray_up_3 %.1f s (the command returned after %.1f s)' % (took, returned))
@@ -464,14 +469,10 @@ def peers(inv, samples, details):
     remove_ray(hosts)
     start = time.time()
     LAST_LOG[0] = None   # set by playbook() below; the poller starts once the election is in that log
-    watch = Watch(hosts[:2], ray['dashboard'], True, [address(h) for h in hosts],
-                  gate=lambda: LAST_LOG[0] is not None and log_has(LAST_LOG[0], 'Elect the Ray head'))
-    try:
+    with Watch(hosts[:2], ray['dashboard'], True, [address(h) for h in hosts],
+               gate=lambda: LAST_LOG[0] is not None and log_has(LAST_LOG[0], 'Elect the Ray head')) as watch:
         took, _rc, changed, _b, _o = must(playbook(inv, 'site.yml'), 'site.yml, Ray containers gone')
-    except Exception:
-        watch.stop.set()
-        raise
-    phase = watch.result('site.yml') - task_started(LAST_LOG[0], 'Elect the Ray head')
+        phase = watch.result('site.yml') - task_started(LAST_LOG[0], 'Elect the Ray head')
     samples.setdefault('ray_gone_site_3', []).append(took)
     samples.setdefault('ray_phase_3', []).append(phase)
     details.setdefault('ray_gone_site_3_alive_after', []).append(round(watch.when - start, 1))

@@ -100,3 +100,12 @@ def test_keep_leaves_only_the_last_set_of_the_last_repetition(tmp_path, monkeypa
                        '--keep', '--json', str(tmp_path / 'r.json')]) == 0
     assert destroyed == ['inv-3', 'inv-3']          # the cold set of each repetition
     assert light_destroy == [(3, True), (10, True), (3, True), (10, False)]
+
+
+def test_watch_stops_polling_when_the_measured_block_fails(monkeypatch):
+    monkeypatch.setattr(bench, 'dashboard_alive', lambda *a: None)
+    with pytest.raises(ValueError):
+        with bench.Watch(['h1'], 8265, False, ['10.0.0.1'], timeout=60) as watch:
+            raise ValueError('the measured block failed')
+    watch.join(5)
+    assert watch.stop.is_set() and not watch.is_alive()
