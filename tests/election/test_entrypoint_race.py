@@ -254,6 +254,73 @@ def test_override_names_this_node(ep):
     assert result == ('head', '127.0.0.2')  # no 5 s claim wait: the override decides
 
 
+class FakeClock(object):
+    """A clock the entrypoint's sleep advances: waits of minutes take no time."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.pauses = []
+        self.paused_at = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.pauses.append(seconds)
+        self.paused_at.append(self.now)
+        self.now += seconds
+
+
+def _waiting_worker(ep, clock, head_up_at, env_update=None):
+    """A non-candidate worker started at t=0 whose head's GCS answers from head_up_at on."""
+    probes = []
+
+    def probe(address, port):
+        probes.append(clock.now)
+        live = head_up_at is not None and address == '127.0.0.1' and clock.now >= head_up_at
+        return ep._election.ProbeResult(live, None, 'GCS up' if live else 'refused')
+
+    env = {'CSLR_NODE_ADDRESS': '127.0.0.9', 'CSLR_CANDIDATES': 'a=127.0.0.1,b=127.0.0.2'}
+    env.update(env_update or {})
+    cfg = ep.Config(env)
+    entry = ep.Entrypoint(cfg, probe, None, sleep=clock.sleep, clock=clock, logger=lambda m: None,
+                          jitter=lambda: 1.0)  # the longest pause of each jittered range
+    return entry, probes
+
+
+def test_worker_started_with_its_head_joins_within_a_second_and_half(ep):
+    """Ansible starts the workers that are not candidates together with the head; the head's GCS
+    answers some 10 s later. The worker probes about every second meanwhile (it used to double
+    its wait: 0.5, 1, 2, 4, 8 s, so it could join up to 8 s after the head answered)."""
+    clock = FakeClock()
+    entry, probes = _waiting_worker(ep, clock, head_up_at=10.3)
+    assert entry.decide() == (ep.WORKER, '127.0.0.1:6379')
+    assert 10.3 <= clock.now <= 10.3 + 1.25
+    assert max(clock.pauses) <= 1.25
+
+
+def test_worker_waiting_for_a_head_that_stays_away_backs_off(ep):
+    """After CSLR_JOIN_FAST_SECONDS the waits double, up to CSLR_JOIN_BACKOFF_MAX."""
+    clock = FakeClock()
+    entry, probes = _waiting_worker(ep, clock, head_up_at=600.0,
+                                    env_update={'CSLR_JOIN_FAST_SECONDS': '20', 'CSLR_JOIN_BACKOFF_MAX': '30'})
+    assert entry.decide() == (ep.WORKER, '127.0.0.1:6379')
+    fast = [p for t, p in zip(clock.paused_at, clock.pauses) if t < 20]
+    slow = [p for t, p in zip(clock.paused_at, clock.pauses) if t >= 20]
+    assert fast and max(fast) <= 1.25
+    assert slow[:5] == [1.25, 2.5, 5.0, 10.0, 20.0]
+    assert max(slow) == 30 * 1.25 and slow[-1] == 30 * 1.25
+    assert len(clock.pauses) < 20 / 0.75 + 30  # not every second for ten minutes
+
+
+@pytest.mark.parametrize('value, expected', [(None, 60.0), ('0', 0.0), ('5.5', 5.5)])
+def test_join_fast_seconds(ep, value, expected):
+    env = env_for('127.0.0.9')
+    if value is not None:
+        env['CSLR_JOIN_FAST_SECONDS'] = value
+    assert ep.Config(env).join_fast_seconds == expected
+
+
 # ----------------------------------------------------------------------------
 # Config / argv
 # ----------------------------------------------------------------------------

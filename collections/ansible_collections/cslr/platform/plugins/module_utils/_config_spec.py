@@ -331,7 +331,8 @@ VARIABLES = (
     Var('cslr_ray_discovery_timeout', 'int', 5, 'Seconds a starting node spends looking for a running head (the '
         'original `nodes.cluster.discovery_timeout`).', 'ray', minimum=1, maximum=300),
     Var('cslr_ray_wait_for_head', 'int', 30, 'Longest pause, in seconds, between the probes of a Ray node '
-        'waiting for a head (the pauses grow from 0.5 s up to it). A node never gives up waiting, so a worker '
+        'waiting for a head (about 1 s during its first minute of waiting, then doubling from 1 s up to it). A '
+        'node never gives up waiting, so a worker '
         'rejoins by itself after a failover; the original `nodes.cluster.wait_for_head` gave up after this many '
         'seconds.', 'ray', minimum=1, maximum=3600),
     Var('cslr_ray_resolve_split_brain', 'bool', False, 'When the election finds more than one live Ray head '
@@ -346,8 +347,9 @@ VARIABLES = (
         '(`cslr_secrets_dir`) and reused. A new value rotates it: the Ray nodes restart, head first. Keep it in '
         'Ansible Vault.', 'ray', secret=True, nullable=True),
     Var('cslr_ray_worker_serial', 'int', 0, 'Ray workers `site.yml` starts (or restarts) at a time: 0 starts every '
-        'worker of the run at once, after the head; N starts them N at a time, each batch joined to the head before '
-        'the next one starts (spreads the load of image start-up on a shared network or disk).', 'ray', minimum=0,
+        'worker of the run at once, those that are not head candidates together with the head (they join it once it '
+        'answers), the other candidates after it; N starts them N at a time after the head, each batch joined to the '
+        'head before the next one starts (spreads the load of image start-up on a shared network or disk).', 'ray', minimum=0,
         maximum=1000),
     Var('cslr_rolling_update_serial', 'int', 1, '`playbooks/rolling_update.yml` only: Ray workers updated per '
         'batch (the play\'s `serial`). Play keywords cannot read inventory variables: give it as an extra variable '

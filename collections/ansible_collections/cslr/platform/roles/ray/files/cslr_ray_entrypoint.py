@@ -51,6 +51,10 @@ lost on the way):
   CSLR_RAY_COMMAND         the Ray CLI (default "ray")
   CSLR_PROBE_TIMEOUT       seconds per probe command (default 10)
   CSLR_JOIN_BACKOFF_MAX    longest wait between probes while waiting for a head (default 30)
+  CSLR_JOIN_FAST_SECONDS   for this long after the start a node waiting for a head probes about
+                           every second (default 60; Ansible starts the workers that are not
+                           candidates together with the head, which needs some 10 s), then
+                           the waits double up to CSLR_JOIN_BACKOFF_MAX
   CSLR_RAY_SESSIONS_KEEP   Ray session directories of earlier starts kept in CSLR_RAY_TEMP_DIR:
                            at every start, before Ray makes the new one, the oldest beyond this
                            count are removed (a whole number; empty: keep all)
@@ -148,6 +152,7 @@ class Config(object):
         self.recheck_seconds = _float(env, 'CSLR_RECHECK_SECONDS', max(3 * self.claim_step, 30))
         self.probe_timeout = _float(env, 'CSLR_PROBE_TIMEOUT', _election.DEFAULT_PROBE_TIMEOUT) or 1.0
         self.backoff_max = max(_float(env, 'CSLR_JOIN_BACKOFF_MAX', 30), 0.01)
+        self.join_fast_seconds = max(_float(env, 'CSLR_JOIN_FAST_SECONDS', 60), 0.0)
         self.ray_command = shlex.split(env.get('CSLR_RAY_COMMAND', '').strip() or 'ray')
         self.start_args = _args(env, 'CSLR_RAY_START_ARGS')
         self.head_args = _args(env, 'CSLR_RAY_HEAD_ARGS')
@@ -299,7 +304,11 @@ class Entrypoint(object):
                                count_nodes=self._count_nodes)
 
     def _backoff(self, attempt):
-        base = min(self.cfg.backoff_max, 0.5 * (2 ** min(attempt, 16)))
+        """Pause before the next probe for a head (jittered by +-25%): about 1 s during the first
+        CSLR_JOIN_FAST_SECONDS (a head started at the same time is joined within a second of
+        answering), then 1, 2, 4, ... s up to CSLR_JOIN_BACKOFF_MAX (a head that stays away is not
+        probed every second forever). `attempt` counts the pauses after the fast phase."""
+        base = min(self.cfg.backoff_max, 1.0 * (2 ** min(attempt, 16)))
         return base * (0.75 + 0.5 * self.jitter())
 
     def decide(self):
@@ -342,6 +351,8 @@ class Entrypoint(object):
                 # Watch closely until our turn, then re-check at the turn itself.
                 pause = min(max(self.cfg.claim_step / 4.0, 0.01), 2.0, max(deadline - self.clock(), 0.0))
                 self.sleep(pause)
+            elif self.clock() - start < self.cfg.join_fast_seconds:
+                self.sleep(self._backoff(0))
             else:
                 self.sleep(self._backoff(attempt))
                 attempt += 1
