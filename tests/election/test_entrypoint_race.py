@@ -144,7 +144,7 @@ def env_for(address, name=None, hint=None, step=0.2, recheck=0.4, candidates='a=
     return env
 
 
-def race(ep, envs, boot_seconds):
+def race(ep, envs, boot_seconds, first_start=False):
     """Start one entrypoint per env at the same instant; return (cluster, results)."""
     cluster = FakeCluster(ep._election, boot_seconds)
     barrier = threading.Barrier(len(envs))
@@ -156,7 +156,7 @@ def race(ep, envs, boot_seconds):
         try:
             cfg = ep.Config(env)
             entry = ep.Entrypoint(cfg, FakeProbe(cluster), FakeLauncher(cluster, cfg.node_address),
-                                  logger=lambda msg: logs.append('%s: %s' % (cfg.me, msg)))
+                                  logger=lambda msg: logs.append('%s: %s' % (cfg.me, msg)), first_start=first_start)
             barrier.wait()
             results[index] = entry.run()
         except Exception as exc:  # pragma: no cover - reported below
@@ -252,6 +252,60 @@ def test_override_names_this_node(ep):
     cfg = ep.Config(env)
     result = ep.Entrypoint(cfg, FakeProbe(cluster), FakeLauncher(cluster, '127.0.0.2'), logger=lambda m: None).run()
     assert result == ('head', '127.0.0.2')  # no 5 s claim wait: the override decides
+
+
+@pytest.mark.parametrize('rep', range(REPETITIONS // 3))
+def test_new_candidate_container_beside_a_slow_head_holds_its_claim(ep, rep):
+    """site.yml starts the new containers of the elected head (a) and of candidate b together; a's
+    GCS answers after 0.6 s, three claiming steps: b holds its claim (CSLR_CLAIM_HOLD_SECONDS) and
+    joins a; a never sees a second head."""
+    envs = [dict(env_for('127.0.0.%d' % i, hint='a', step=0.2, recheck=0.4), CSLR_CLAIM_HOLD_SECONDS='5')
+            for i in (1, 2)]
+    cluster, results, logs = race(ep, envs, boot_seconds=0.6, first_start=True)
+    assert_one_head(cluster, results, logs)
+    assert cluster.history == ['127.0.0.1'], '\n'.join(logs)
+    assert results[1] == ('worker', '127.0.0.1:6379')
+    assert any('first start of this container: the elected head a gets 5.0s' in line for line in logs), logs
+
+
+def test_restarted_candidate_container_claims_after_its_step(ep):
+    """The same timing when Docker restarts the containers (not their first start): b claims after
+    its step, as after a reboot, and the re-check leaves one head. This is why site.yml starts a
+    candidate whose old container only starts again after the head answers."""
+    envs = [dict(env_for('127.0.0.%d' % i, hint='a', step=0.2, recheck=1.5), CSLR_CLAIM_HOLD_SECONDS='5')
+            for i in (1, 2)]
+    cluster, results, logs = race(ep, envs, boot_seconds=0.6, first_start=False)
+    assert_one_head(cluster, results, logs)
+    assert sorted(cluster.history) == ['127.0.0.1', '127.0.0.2'], '\n'.join(logs)  # b did claim
+
+
+def test_hold_ends_and_the_candidate_claims_when_the_head_never_comes(ep):
+    """The elected head never starts (its compose failed): b claims once the hold is over."""
+    clock = FakeClock()
+    env = dict(env_for('127.0.0.2', hint='a', step=10), CSLR_CLAIM_HOLD_SECONDS='60')
+
+    def probe(address, port):
+        return ep._election.ProbeResult(False, None, 'refused')
+
+    entry = ep.Entrypoint(ep.Config(env), probe, None, sleep=clock.sleep, clock=clock, logger=lambda m: None,
+                          first_start=True)
+    assert entry.decide() == (ep.HEAD, None)
+    assert 60 <= clock.now <= 62
+
+
+def test_first_start_marker(ep, tmp_path, capsys):
+    marker = str(tmp_path / 'started')
+    assert ep.first_start(marker) is True
+    assert ep.first_start(marker) is False  # a restart keeps the container's filesystem
+    assert ep.first_start(str(tmp_path / 'missing-dir' / 'started')) is True  # cannot write: every start holds
+    assert 'cannot write' in capsys.readouterr().err
+
+
+def test_claim_hold_config(ep):
+    cfg = ep.Config(env_for('127.0.0.1'))
+    assert (cfg.claim_hold, cfg.start_marker) == (0.0, '/tmp/.cslr-ray-container-started')
+    cfg = ep.Config(dict(env_for('127.0.0.1'), CSLR_CLAIM_HOLD_SECONDS='60', CSLR_START_MARKER='/x'))
+    assert (cfg.claim_hold, cfg.start_marker) == (60.0, '/x')
 
 
 class FakeClock(object):

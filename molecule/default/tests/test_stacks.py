@@ -156,6 +156,19 @@ def test_ray_job_runs_everywhere_and_logs_to_mlflow_from_a_worker():
     assert content.strip() == "artifact %s from %s" % (marker, LAB.address(worker))
 
 
+@pytest.mark.parametrize("name", CANDIDATES[1:])
+def test_candidate_started_beside_the_head_held_its_claim_and_joined(name):
+    """site.yml starts the workers together with the head; a head candidate's new container
+    holds its claim (CSLR_CLAIM_HOLD_SECONDS) while the elected head starts, joins it, and
+    never claims the head itself."""
+    logs = LAB.host(name).check_output("docker logs %s-ray 2>&1", PREFIX)
+    assert "first start of this container: the elected head %s gets" % HEAD in logs, logs[-3000:]
+    assert "claiming the head" not in logs, logs[-3000:]
+    env = LAB.host(name).check_output(
+        "docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' %s-ray", PREFIX).split()
+    assert "CSLR_CLAIM_HOLD_SECONDS=60" in env, env
+
+
 @pytest.mark.parametrize("name", HOSTS)
 def test_health_reports_disk_space_and_prometheus_metrics(name):
     """Issue 22: `disk` in the JSON is the filesystem of each platform directory, as df on the host

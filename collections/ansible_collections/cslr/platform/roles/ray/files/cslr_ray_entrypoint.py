@@ -25,6 +25,11 @@ Ansible. Rules:
      and joins that one as a worker;
   4. nodes that are not candidates wait (backoff, probing again each time) until
      a head is live, then join it.
+  The first start of a new container (Ansible created it: first deployment,
+  changed settings or image) holds the claim of a candidate that is not the
+  elected head for CSLR_CLAIM_HOLD_SECONDS: Ansible starts the elected head in
+  the same moment, and its GCS may take longer than one claiming step to answer.
+  A container that Docker restarts (host reboot, head lost) claims as in rule 3.
 
 Environment (all plain strings; the entrypoint never runs `su -`, so nothing is
 lost on the way):
@@ -44,6 +49,11 @@ lost on the way):
                            and removes them at start; the health service and the container
                            health check read them
   CSLR_CLAIM_STEP_SECONDS  claiming slot per rank (default 10; longer than a GCS start)
+  CSLR_CLAIM_HOLD_SECONDS  at the first start of a new container, a candidate of rank 1 or more
+                           claims no earlier than this (default 0: no hold; the compose file sets
+                           it): the elected head starts at the same time and gets this long
+  CSLR_START_MARKER        file in the container's own filesystem (not a mount) that tells a
+                           restart from the first start (default /tmp/.cslr-ray-container-started)
   CSLR_RECHECK_SECONDS     how long a new head watches for a second head (default 3 steps, >= 30)
   CSLR_RAY_START_ARGS      extra `ray start` arguments for head and worker (shell words)
   CSLR_RAY_HEAD_ARGS       extra arguments for the head only (--dashboard-host, --include-dashboard, ...)
@@ -92,6 +102,9 @@ WORKER = _election.ROLE_WORKER
 MANAGED_FLAGS = ('--head', '--address', '--node-ip-address', '--block', '--port')
 # Ray's session directories: session_<date>_<time>_<microseconds>_<pid> (the name sorts by time).
 SESSION_RE = re.compile(r'^session_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_\d+_\d+$')
+
+
+DEFAULT_START_MARKER = '/tmp/.cslr-ray-container-started'
 
 
 class ConfigError(Exception):
@@ -150,6 +163,8 @@ class Config(object):
             self.initial_head = read_state(self.state_dir, 'elected_head')
         self.claim_step = _float(env, 'CSLR_CLAIM_STEP_SECONDS', 10)
         self.recheck_seconds = _float(env, 'CSLR_RECHECK_SECONDS', max(3 * self.claim_step, 30))
+        self.claim_hold = max(_float(env, 'CSLR_CLAIM_HOLD_SECONDS', 0), 0.0)
+        self.start_marker = env.get('CSLR_START_MARKER', '').strip() or DEFAULT_START_MARKER
         self.probe_timeout = _float(env, 'CSLR_PROBE_TIMEOUT', _election.DEFAULT_PROBE_TIMEOUT) or 1.0
         self.backoff_max = max(_float(env, 'CSLR_JOIN_BACKOFF_MAX', 30), 0.01)
         self.join_fast_seconds = max(_float(env, 'CSLR_JOIN_FAST_SECONDS', 60), 0.0)
@@ -209,6 +224,20 @@ def write_state(state_dir, **values):
             os.rename(tmp, path)
         except OSError as exc:
             log('cannot update %s: %s' % (path, exc))
+
+
+def first_start(marker):
+    """True at the first start of this container, False at every later start (Docker's restart
+    policy, a host reboot, `docker restart`): the marker lives in the container's own filesystem,
+    which a restart keeps and a new container does not have. Creates the marker."""
+    if os.path.exists(marker):
+        return False
+    try:
+        with open(marker, 'w') as f:
+            f.write('%d\n' % os.getpid())
+    except OSError as exc:
+        log('cannot write %s: %s (every start counts as a first start)' % (marker, exc))
+    return True
 
 
 def subprocess_runner(argv, timeout):
@@ -278,8 +307,10 @@ class RayLauncher(object):
 class Entrypoint(object):
     """Head/worker decision with ordered claiming; all side effects injected."""
 
-    def __init__(self, cfg, probe, launcher, sleep=time.sleep, clock=time.monotonic, logger=log, jitter=random.random):
+    def __init__(self, cfg, probe, launcher, sleep=time.sleep, clock=time.monotonic, logger=log, jitter=random.random,
+                 first_start=False):
         self.cfg = cfg
+        self.first_start = first_start
         self.probe = probe
         self.launcher = launcher
         self.sleep = sleep
@@ -317,6 +348,11 @@ class Entrypoint(object):
         deadline = None
         if self.cfg.is_candidate:
             delay = _election.claim_delay(self.cfg.rank, self.cfg.claim_step)
+            if self.first_start and self.cfg.rank > 0 and self.cfg.claim_hold > delay:
+                # Ansible starts the elected head (rank 0) beside this new container.
+                delay = self.cfg.claim_hold
+                self.log('first start of this container: the elected head %s gets %.1fs to answer'
+                         % (self.cfg.initial_head or 'of rank 0', delay))
             deadline = start + delay
             self.log('%s is head candidate rank %d; may claim the head after %.1fs if no head is live'
                      % (self.cfg.me, self.cfg.rank, delay))
@@ -513,7 +549,7 @@ def main(env=None, argv=()):
     write_state(cfg.state_dir, role=None, gcs_address=None)
     prune_sessions(env.get('CSLR_RAY_TEMP_DIR', '').strip() or '/tmp/ray', keep)
     probe = _election.CommandProbe(subprocess_runner, command=cfg.ray_command, timeout=cfg.probe_timeout)
-    rc = Entrypoint(cfg, probe, RayLauncher(cfg)).run()
+    rc = Entrypoint(cfg, probe, RayLauncher(cfg), first_start=first_start(cfg.start_marker)).run()
     return rc if isinstance(rc, int) else 0
 
 
