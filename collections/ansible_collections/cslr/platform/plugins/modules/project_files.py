@@ -73,6 +73,13 @@ options:
       - An entry whose value is empty or null removes C(NAME.env) (secrets no longer configured).
     type: dict
     default: {}
+  secret_files:
+    description:
+      - "C({NAME: content}): secrets written as they are to C(NAME) (mode 0600), before O(env_files) and O(files), e.g.
+        a token file a service mounts. Never logged, never shown in a diff."
+      - An entry whose value is empty or null removes C(NAME).
+    type: dict
+    default: {}
   env_header:
     description: The comment line at the top of every C(NAME.env) file (without C(#)).
     type: str
@@ -80,7 +87,7 @@ options:
 notes:
   - Needs the right to create O(path) and to change the owner of its files (root, with C(become)).
   - Text files only; they are written as UTF-8.
-  - Every value of O(env_files) is masked (C(********)) wherever it appears in the result, as for any C(no_log)
+  - Every value of O(env_files) and O(secret_files) is masked (C(********)) wherever it appears in the result, as for any C(no_log)
     option, also inside file names and diffs; RV(files_changed) and RV(env_changed) are booleans, which masking
     never rewrites, so a caller decides with them rather than with RV(changed_files).
 attributes:
@@ -131,7 +138,7 @@ files_changed:
   elements: bool
   sample: [false, true]
 env_changed:
-  description: Whether a file of O(env_files) was (or would be) written or removed.
+  description: Whether a file of O(env_files) was (or would be) written or removed (O(secret_files) not included).
   returned: always
   type: bool
 """
@@ -153,11 +160,13 @@ def env_content(header, values):
 
 def plan(params):
     """The wanted files in write order: (name, bytes or None to remove, mode, validate, secret); secret is
-    True for env_files and None for the entries of files."""
+    'file' for secret_files, 'env' for env_files and None for the entries of files."""
     wanted = []
+    for name, content in sorted((params.get('secret_files') or {}).items()):
+        wanted.append((name, to_bytes(content) if content else None, '0600', None, 'file'))
     for name, values in sorted((params['env_files'] or {}).items()):
         data = to_bytes(env_content(params['env_header'], values)) if values else None
-        wanted.append((name + '.env', data, '0600', None, True))
+        wanted.append((name + '.env', data, '0600', None, 'env'))
     for item in params['files']:
         if item.get('content') is None:
             raise ValueError('files: %s has neither content nor src' % item['dest'])
@@ -256,7 +265,7 @@ class Writer(object):
             if not touched:
                 continue
             self.changed_files.append(name)
-            env_changed = env_changed or bool(secret)
+            env_changed = env_changed or secret == 'env'
             if module._diff and before != data:
                 if secret:
                     self.diff.append({'before_header': dest, 'after_header': dest,
@@ -288,6 +297,7 @@ def main():
                 validate=dict(type='str'),
             )),
             env_files=dict(type='dict', default={}, no_log=True),
+            secret_files=dict(type='dict', default={}, no_log=True),
             env_header=dict(type='str', default="Managed by cslr.platform. Values are single-quoted: literal."),
         ),
         supports_check_mode=True,

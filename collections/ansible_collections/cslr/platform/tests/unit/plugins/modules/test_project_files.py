@@ -162,3 +162,28 @@ def test_a_file_where_the_directory_goes_is_refused(args, tmp_path):
     (tmp_path / 'mlflow').write_text('x')
     result = run(args)
     assert result['failed'] and 'exists and is not a directory' in result['msg']
+
+
+def test_secret_files_are_written_as_they_are_root_only_and_removed_when_empty(args, tmp_path):
+    """secret_files: a token file a service mounts, written before the other files, mode 0600, its content
+    never in the diff; env_changed stays about the env files; an empty value removes the file."""
+    project = tmp_path / 'mlflow'
+    result = run(dict(args, secret_files={'auth_token': 'T0ken-without-newline'}), diff=True)
+    assert result['changed_files'][0] == 'auth_token'
+    assert (project / 'auth_token').read_text() == 'T0ken-without-newline'
+    assert mode(project / 'auth_token') == '0600'
+    assert 'T0ken' not in repr(result['diff'])
+    rerun = run(dict(args, secret_files={'auth_token': 'T0ken-without-newline'}))
+    assert not rerun['changed']
+    rotated = run(dict(args, secret_files={'auth_token': 'other'}))
+    assert rotated['changed_files'] == ['auth_token'] and not rotated['env_changed']
+    removed = run(dict(args, secret_files={'auth_token': ''}))
+    assert removed['changed_files'] == ['auth_token'] and not (project / 'auth_token').exists()
+    assert not run(dict(args, secret_files={'auth_token': None}))['changed']
+
+
+def test_secret_files_are_a_no_log_option():
+    with mock.patch.object(project_files, 'AnsibleModule', side_effect=RuntimeError('stop')) as module:
+        with pytest.raises(RuntimeError):
+            project_files.main()
+    assert module.call_args.kwargs['argument_spec']['secret_files']['no_log'] is True
