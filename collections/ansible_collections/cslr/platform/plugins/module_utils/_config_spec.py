@@ -347,10 +347,8 @@ VARIABLES = (
         '(`cslr_secrets_dir`) and reused. A new value rotates it: the Ray nodes restart, head first. Keep it in '
         'Ansible Vault.', 'ray', secret=True, nullable=True),
     Var('cslr_ray_worker_serial', 'int', 0, 'Ray workers `site.yml` starts (or restarts) at a time: 0 starts every '
-        'worker of the run together with the head (they join it once it answers; a head candidate whose stopped '
-        'container is only started again, or that must follow another head, starts after the head); N starts them N '
-        'at a time after the head, each batch joined to the head before the next one starts (spreads the load of '
-        'image start-up on a shared network or disk).', 'ray', minimum=0,
+        'worker of the run at once, after the head; N starts them N at a time, each batch joined to the head before '
+        'the next one starts (spreads the load of image start-up on a shared network or disk).', 'ray', minimum=0,
         maximum=1000),
     Var('cslr_rolling_update_serial', 'int', 1, '`playbooks/rolling_update.yml` only: Ray workers updated per '
         'batch (the play\'s `serial`). Play keywords cannot read inventory variables: give it as an extra variable '
