@@ -256,7 +256,7 @@ def test_override_names_this_node(ep):
 
 @pytest.mark.parametrize('rep', range(REPETITIONS // 3))
 def test_new_candidate_container_beside_a_slow_head_holds_its_claim(ep, rep):
-    """site.yml starts the new containers of the elected head (a) and of candidate b together; a's
+    """New containers of the elected head (a) and of candidate b start together; a's
     GCS answers after 0.6 s, three claiming steps: b holds its claim (CSLR_CLAIM_HOLD_SECONDS) and
     joins a; a never sees a second head."""
     envs = [dict(env_for('127.0.0.%d' % i, hint='a', step=0.2, recheck=0.4), CSLR_CLAIM_HOLD_SECONDS='5')
@@ -270,8 +270,7 @@ def test_new_candidate_container_beside_a_slow_head_holds_its_claim(ep, rep):
 
 def test_restarted_candidate_container_claims_after_its_step(ep):
     """The same timing when Docker restarts the containers (not their first start): b claims after
-    its step, as after a reboot, and the re-check leaves one head. This is why site.yml starts a
-    candidate whose old container only starts again after the head answers."""
+    its step, as after a reboot, and the re-check leaves one head."""
     envs = [dict(env_for('127.0.0.%d' % i, hint='a', step=0.2, recheck=1.5), CSLR_CLAIM_HOLD_SECONDS='5')
             for i in (1, 2)]
     cluster, results, logs = race(ep, envs, boot_seconds=0.6, first_start=False)
@@ -327,10 +326,7 @@ class FakeClock(object):
 
 def _waiting_worker(ep, clock, head_up_at, env_update=None):
     """A non-candidate worker started at t=0 whose head's GCS answers from head_up_at on."""
-    probes = []
-
     def probe(address, port):
-        probes.append(clock.now)
         live = head_up_at is not None and address == '127.0.0.1' and clock.now >= head_up_at
         return ep._election.ProbeResult(live, None, 'GCS up' if live else 'refused')
 
@@ -339,15 +335,15 @@ def _waiting_worker(ep, clock, head_up_at, env_update=None):
     cfg = ep.Config(env)
     entry = ep.Entrypoint(cfg, probe, None, sleep=clock.sleep, clock=clock, logger=lambda m: None,
                           jitter=lambda: 1.0)  # the longest pause of each jittered range
-    return entry, probes
+    return entry
 
 
 def test_worker_started_with_its_head_joins_within_a_second_and_half(ep):
-    """Ansible starts the workers that are not candidates together with the head; the head's GCS
-    answers some 10 s later. The worker probes about every second meanwhile (it used to double
-    its wait: 0.5, 1, 2, 4, 8 s, so it could join up to 8 s after the head answered)."""
+    """A worker started while its head is starting; the head's GCS answers some 10 s later. The
+    worker probes about every second meanwhile (it used to double its wait: 0.5, 1, 2, 4, 8 s, so
+    it could join up to 8 s after the head answered)."""
     clock = FakeClock()
-    entry, probes = _waiting_worker(ep, clock, head_up_at=10.3)
+    entry = _waiting_worker(ep, clock, head_up_at=10.3)
     assert entry.decide() == (ep.WORKER, '127.0.0.1:6379')
     assert 10.3 <= clock.now <= 10.3 + 1.25
     assert max(clock.pauses) <= 1.25
@@ -356,7 +352,7 @@ def test_worker_started_with_its_head_joins_within_a_second_and_half(ep):
 def test_worker_waiting_for_a_head_that_stays_away_backs_off(ep):
     """After CSLR_JOIN_FAST_SECONDS the waits double, up to CSLR_JOIN_BACKOFF_MAX."""
     clock = FakeClock()
-    entry, probes = _waiting_worker(ep, clock, head_up_at=600.0,
+    entry = _waiting_worker(ep, clock, head_up_at=600.0,
                                     env_update={'CSLR_JOIN_FAST_SECONDS': '20', 'CSLR_JOIN_BACKOFF_MAX': '30'})
     assert entry.decide() == (ep.WORKER, '127.0.0.1:6379')
     fast = [p for t, p in zip(clock.paused_at, clock.pauses) if t < 20]

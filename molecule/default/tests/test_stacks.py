@@ -157,10 +157,9 @@ def test_ray_job_runs_everywhere_and_logs_to_mlflow_from_a_worker():
 
 
 @pytest.mark.parametrize("name", CANDIDATES[1:])
-def test_candidate_started_beside_the_head_held_its_claim_and_joined(name):
-    """site.yml starts the workers together with the head; a head candidate's new container
-    holds its claim (CSLR_CLAIM_HOLD_SECONDS) while the elected head starts, joins it, and
-    never claims the head itself."""
+def test_candidate_new_container_held_its_claim_and_joined(name):
+    """A head candidate's new container holds its claim (CSLR_CLAIM_HOLD_SECONDS) for the
+    elected head, joins it, and never claims the head itself."""
     logs = LAB.host(name).check_output("docker logs %s-ray 2>&1", PREFIX)
     assert "first start of this container: the elected head %s gets" % HEAD in logs, logs[-3000:]
     assert "claiming the head" not in logs, logs[-3000:]

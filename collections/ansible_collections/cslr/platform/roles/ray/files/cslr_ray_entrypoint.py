@@ -25,11 +25,12 @@ Ansible. Rules:
      and joins that one as a worker;
   4. nodes that are not candidates wait (backoff, probing again each time) until
      a head is live, then join it.
-  The first start of a new container (Ansible created it: first deployment,
-  changed settings or image) holds the claim of a candidate that is not the
-  elected head for CSLR_CLAIM_HOLD_SECONDS: Ansible starts the elected head in
-  the same moment, and its GCS may take longer than one claiming step to answer.
-  A container that Docker restarts (host reboot, head lost) claims as in rule 3.
+  The first start of a new container (first deployment, changed settings or
+  image) holds the claim of a candidate that is not the elected head for
+  CSLR_CLAIM_HOLD_SECONDS: when the elected head's new container starts in the
+  same moment (containers brought up together), its GCS may take longer than one
+  claiming step to answer. A container that Docker restarts (host reboot, head
+  lost) claims as in rule 3.
 
 Environment (all plain strings; the entrypoint never runs `su -`, so nothing is
 lost on the way):
@@ -51,7 +52,7 @@ lost on the way):
   CSLR_CLAIM_STEP_SECONDS  claiming slot per rank (default 10; longer than a GCS start)
   CSLR_CLAIM_HOLD_SECONDS  at the first start of a new container, a candidate of rank 1 or more
                            claims no earlier than this (default 0: no hold; the compose file sets
-                           it): the elected head starts at the same time and gets this long
+                           it): an elected head starting at the same time gets this long
   CSLR_START_MARKER        file in the container's own filesystem (not a mount) that tells a
                            restart from the first start (default /tmp/.cslr-ray-container-started)
   CSLR_RECHECK_SECONDS     how long a new head watches for a second head (default 3 steps, >= 30)
@@ -62,9 +63,8 @@ lost on the way):
   CSLR_PROBE_TIMEOUT       seconds per probe command (default 10)
   CSLR_JOIN_BACKOFF_MAX    longest wait between probes while waiting for a head (default 30)
   CSLR_JOIN_FAST_SECONDS   for this long after the start a node waiting for a head probes about
-                           every second (default 60; Ansible starts the workers that are not
-                           candidates together with the head, which needs some 10 s), then
-                           the waits double up to CSLR_JOIN_BACKOFF_MAX
+                           every second (default 60; a head that is starting answers within
+                           some 10 s), then the waits double up to CSLR_JOIN_BACKOFF_MAX
   CSLR_RAY_SESSIONS_KEEP   Ray session directories of earlier starts kept in CSLR_RAY_TEMP_DIR:
                            at every start, before Ray makes the new one, the oldest beyond this
                            count are removed (a whole number; empty: keep all)
@@ -349,7 +349,7 @@ class Entrypoint(object):
         if self.cfg.is_candidate:
             delay = _election.claim_delay(self.cfg.rank, self.cfg.claim_step)
             if self.first_start and self.cfg.rank > 0 and self.cfg.claim_hold > delay:
-                # Ansible starts the elected head (rank 0) beside this new container.
+                # The elected head (rank 0) may be starting beside this new container.
                 delay = self.cfg.claim_hold
                 self.log('first start of this container: the elected head %s gets %.1fs to answer'
                          % (self.cfg.initial_head or 'of rank 0', delay))
