@@ -84,6 +84,22 @@ options:
     description: The comment line at the top of every C(NAME.env) file (without C(#)).
     type: str
     default: 'Managed by cslr.platform. Values are single-quoted: literal.'
+  compose_project:
+    description:
+      - The Compose project whose C(compose.yaml) is in O(path). When given and no file was (or would be) written or
+        removed, the module also asks Docker whether the project runs as that compose file wants, and returns
+        RV(compose_settled), so that the caller can skip C(docker compose up --wait), which would find nothing to do.
+      - "Settled means: C(docker compose --dry-run up) with the flags of the compose role's C(up) (pull never, remove
+        orphans) would leave every container as it is (Compose's own rules, env files included); each service has
+        exactly one container, created from the image its reference names on the host now, running and healthy
+        where it has a health check; no container of a service the file no longer has. Anything else, or an answer
+        of Compose or Docker this check does not know, is not settled."
+    type: str
+  compose_services:
+    description: With O(compose_project), only these services must be settled (default all; orphans still count).
+    type: list
+    elements: str
+    default: []
 notes:
   - Needs the right to create O(path) and to change the owner of its files (root, with C(become)).
   - Text files only; they are written as UTF-8.
@@ -141,13 +157,29 @@ env_changed:
   description: Whether a file of O(env_files) was (or would be) written or removed (O(secret_files) not included).
   returned: always
   type: bool
+compose_settled:
+  description:
+    - Whether the project runs as its compose file wants (see O(compose_project)); false when a file changed.
+    - Also read in check mode, as the check only reads.
+  returned: when O(compose_project) is given
+  type: bool
+compose_project:
+  description: The project RV(compose_settled) is about (O(compose_project)).
+  returned: when O(compose_project) is given
+  type: str
+  sample: cslr-ray
+compose_state:
+  description: Why the project is or is not settled, for people.
+  returned: when O(compose_project) is given
+  type: str
+  sample: 'ray-head: created from another configuration'
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible_collections.cslr.platform.plugins.module_utils import _compose_state, _small_files
 
 
 def env_content(header, values):
@@ -177,62 +209,38 @@ def plan(params):
     return wanted
 
 
-def read(path):
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 class Writer(object):
     def __init__(self, module):
         self.module = module
         self.params = module.params
+        self.files = _small_files.Writer(module)
         self.changed_files = []
         self.diff = []
 
     def attributes(self, path, mode):
-        """Owner, group and mode of an existing path; True when one was (or would be) changed."""
-        changed = self.module.set_owner_if_different(path, self.params['owner'], False)
-        changed = self.module.set_group_if_different(path, self.params['group'], changed)
-        return self.module.set_mode_if_different(path, mode, changed)
+        return self.files.attributes(path, self.params['owner'], self.params['group'], mode)
 
     def directory(self):
-        """Create path and its missing parents, each with the directory's owner and mode (as file does)."""
-        path = os.path.abspath(self.params['path'])
-        missing = []
-        current = path
-        while not os.path.isdir(current):
-            if os.path.lexists(current):
-                self.module.fail_json(msg='%s exists and is not a directory' % current)
-            missing.append(current)
-            current = os.path.dirname(current)
-        if missing and self.module.check_mode:
-            return True
-        for directory in reversed(missing):
-            os.mkdir(directory)
-            self.attributes(directory, self.params['mode'])
-        return self.attributes(path, self.params['mode']) or bool(missing)
+        return self.files.directory(self.params['path'], self.params['owner'], self.params['group'],
+                                    self.params['mode'])
 
     def write(self, dest, data, mode, validate):
-        module = self.module
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(dest), dir=self.params['path'])
+        self.files.write(dest, data, self.params['owner'], self.params['group'], mode, validate,
+                         changed_files=self.changed_files)
+
+    def compose_state(self, changed):
+        """compose_settled and compose_state of the result (see the compose_project option)."""
+        project = self.params['compose_project']
+        if changed:
+            return dict(compose_project=project, compose_settled=False, compose_state='files of the project changed')
+        path = os.path.abspath(self.params['path'])
         try:
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(data)
-            self.attributes(tmp, mode)
-            if validate:
-                if '%s' not in validate:
-                    module.fail_json(msg='validate must contain %%s: %s' % validate)
-                rc, out, err = module.run_command(validate % tmp)
-                if rc != 0:
-                    module.fail_json(msg='failed to validate %s: %s' % (os.path.basename(dest), (err or out).strip()),
-                                     rc=rc, stdout=out, stderr=err, changed_files=self.changed_files)
-            os.replace(tmp, dest)
-        finally:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
+            settled, reason = _compose_state.check(
+                self.module.run_command, os.path.join(path, 'compose.yaml'), path,
+                project, self.params['compose_services'])
+        except (ValueError, KeyError, TypeError) as exc:  # an answer of Docker this check does not know
+            settled, reason = False, 'unexpected answer from Docker: %s' % to_native(exc)
+        return dict(compose_project=project, compose_settled=settled, compose_state=reason)
 
     def run(self):
         module = self.module
@@ -247,7 +255,7 @@ class Writer(object):
             dest = os.path.join(self.params['path'], name)
             if os.path.isdir(dest):
                 module.fail_json(msg='%s is a directory; it cannot be replaced by a file' % dest)
-            before = read(dest)
+            before = _small_files.read(dest)
             if data is None:
                 if before is None and not os.path.lexists(dest):
                     continue
@@ -277,6 +285,8 @@ class Writer(object):
                                       'after': data.decode('utf-8', 'replace')})
         result = dict(changed=changed or bool(self.changed_files), changed_files=self.changed_files,
                       files_changed=files_changed, env_changed=env_changed)
+        if self.params.get('compose_project'):
+            result.update(self.compose_state(result['changed']))
         if module._diff:
             result['diff'] = self.diff
         module.exit_json(**result)
@@ -299,6 +309,8 @@ def main():
             env_files=dict(type='dict', default={}, no_log=True),
             secret_files=dict(type='dict', default={}, no_log=True),
             env_header=dict(type='str', default="Managed by cslr.platform. Values are single-quoted: literal."),
+            compose_project=dict(type='str'),
+            compose_services=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )

@@ -187,3 +187,26 @@ def test_secret_files_are_a_no_log_option():
         with pytest.raises(RuntimeError):
             project_files.main()
     assert module.call_args.kwargs['argument_spec']['secret_files']['no_log'] is True
+
+
+def test_compose_project_is_checked_only_when_no_file_changed(args):
+    args = dict(args, compose_project='cslr-mlflow', compose_services=['mlflow'])
+    with mock.patch.object(project_files._compose_state, 'check', return_value=(True, 'fine')) as check:
+        first = run(args)
+        assert not check.called
+        assert (first['compose_project'], first['compose_settled']) == ('cslr-mlflow', False)
+        assert first['compose_state'] == 'files of the project changed'
+        again = run(args, check=True)
+    assert (again['changed'], again['compose_settled'], again['compose_state']) == (False, True, 'fine')
+    _run, compose_file, project_dir, project, services = check.call_args[0]
+    assert (compose_file, project, services) == (os.path.join(args['path'], 'compose.yaml'), 'cslr-mlflow', ['mlflow'])
+    assert project_dir == args['path']
+
+
+def test_an_unexpected_docker_answer_is_not_settled(args):
+    run(args)
+    args = dict(args, compose_project='cslr-mlflow')
+    with mock.patch.object(project_files._compose_state, 'check', side_effect=KeyError('Config')):
+        result = run(args)
+    assert not result['compose_settled'] and 'unexpected answer from Docker' in result['compose_state']
+    assert 'compose_settled' not in run(dict(args, compose_project=None))
