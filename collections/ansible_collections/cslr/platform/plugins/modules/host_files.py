@@ -43,7 +43,10 @@ options:
         choices: [file, directory]
         default: file
       content:
-        description: The content (text) of a file. Required with O(entries[].state=file).
+        description:
+          - The content (text) of a file. Required with O(entries[].state=file).
+          - Not a C(no_log) value (it is shown in a diff and in the module's arguments at C(-vvv)); a task that writes
+            a secret sets C(no_log) itself.
         type: str
       owner:
         description: Owner.
@@ -54,9 +57,8 @@ options:
         type: str
         default: root
       mode:
-        description: Mode (quoted, or an octal number).
+        description: Mode (quoted, or an octal number). Default V('0644') for a file, V('0755') for a directory.
         type: raw
-        default: '0644'
       if_missing:
         description:
           - "Create the directory or write the file only when it is missing, and leave an existing one as it is
@@ -102,9 +104,9 @@ EXAMPLES = r"""
         mode: '0755'
   register: training_files
 
-- name: Reload systemd when a unit changed (entry 3)
-  ansible.builtin.systemd_service:
-    daemon_reload: true
+- name: Say that cslr-train changed (entry 3)
+  ansible.builtin.debug:
+    msg: cslr-train changed
   when: training_files.entries_changed[2]
 """
 
@@ -135,6 +137,8 @@ def run(module):
     entries_changed, diff = [], []
     for entry in module.params['entries']:
         path = entry['path']
+        if entry['mode'] is None:
+            entry['mode'] = '0755' if entry['state'] == 'directory' else '0644'
         if not os.path.isabs(path):
             module.fail_json(msg='entries: %s is not an absolute path' % path)
         if entry['state'] == 'directory':
@@ -189,7 +193,7 @@ def main():
                 content=dict(type='str'),
                 owner=dict(type='str', default='root'),
                 group=dict(type='str', default='root'),
-                mode=dict(type='raw', default='0644'),
+                mode=dict(type='raw'),
                 if_missing=dict(type='bool', default=False),
                 follow=dict(type='bool', default=True),
             )),

@@ -234,6 +234,8 @@ class Writer(object):
         if changed:
             return dict(compose_project=project, compose_settled=False, compose_state='files of the project changed')
         path = os.path.abspath(self.params['path'])
+        if not self.module.get_bin_path('docker'):
+            return dict(compose_project=project, compose_settled=False, compose_state='docker is not installed')
         try:
             settled, reason = _compose_state.check(
                 self.module.run_command, os.path.join(path, 'compose.yaml'), path,

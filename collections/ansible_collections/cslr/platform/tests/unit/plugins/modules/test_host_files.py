@@ -127,3 +127,8 @@ def test_if_missing_writes_a_file_once_and_never_replaces_it(tmp_path):
     os.chmod(str(token), 0o640)
     assert run([dict(entry, content='second')])['entries_changed'] == [False]
     assert token.read_text() == 'first' and mode(token) == '0640'
+
+
+def test_without_a_mode_a_file_gets_0644_and_a_directory_0755(tmp_path):
+    run([{'path': str(tmp_path / 'd'), 'state': 'directory'}, {'path': str(tmp_path / 'd' / 'f'), 'content': 'x'}])
+    assert (mode(tmp_path / 'd'), mode(tmp_path / 'd' / 'f')) == ('0755', '0644')

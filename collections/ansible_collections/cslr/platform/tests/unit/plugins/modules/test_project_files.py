@@ -191,7 +191,8 @@ def test_secret_files_are_a_no_log_option():
 
 def test_compose_project_is_checked_only_when_no_file_changed(args):
     args = dict(args, compose_project='cslr-mlflow', compose_services=['mlflow'])
-    with mock.patch.object(project_files._compose_state, 'check', return_value=(True, 'fine')) as check:
+    with mock.patch.object(project_files._compose_state, 'check', return_value=(True, 'fine')) as check, \
+            mock.patch.object(basic.AnsibleModule, 'get_bin_path', return_value='/usr/bin/docker'):
         first = run(args)
         assert not check.called
         assert (first['compose_project'], first['compose_settled']) == ('cslr-mlflow', False)
@@ -206,7 +207,15 @@ def test_compose_project_is_checked_only_when_no_file_changed(args):
 def test_an_unexpected_docker_answer_is_not_settled(args):
     run(args)
     args = dict(args, compose_project='cslr-mlflow')
-    with mock.patch.object(project_files._compose_state, 'check', side_effect=KeyError('Config')):
+    with mock.patch.object(project_files._compose_state, 'check', side_effect=KeyError('Config')), \
+            mock.patch.object(basic.AnsibleModule, 'get_bin_path', return_value='/usr/bin/docker'):
         result = run(args)
     assert not result['compose_settled'] and 'unexpected answer from Docker' in result['compose_state']
     assert 'compose_settled' not in run(dict(args, compose_project=None))
+
+
+def test_without_docker_the_project_is_not_settled(args):
+    run(args)
+    with mock.patch.object(basic.AnsibleModule, 'get_bin_path', return_value=None):
+        result = run(dict(args, compose_project='cslr-mlflow'))
+    assert (result['compose_settled'], result['compose_state']) == (False, 'docker is not installed')
