@@ -10,33 +10,22 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import stat
-from unittest import mock
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.cslr.platform.plugins.modules import host_files
-from ansible_collections.cslr.platform.tests.unit.plugins.modules.utils import (
-    AnsibleExitJson, AnsibleFailJson, exit_json, fail_json, patch_module_args)
+from ansible_collections.cslr.platform.tests.unit.plugins.modules.utils import file_mode, run_module
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
 
 
 def run(entries, check=False, diff=False):
-    args = dict(entries=[dict({'owner': OWNER, 'group': GROUP}, **e) for e in entries],
-                _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(args), \
-            mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as exc:
-            host_files.main()
-    return exc.value.args[0]
+    return run_module(host_files.main, dict(entries=[dict({'owner': OWNER, 'group': GROUP}, **e) for e in entries],
+                                            _ansible_check_mode=check, _ansible_diff=diff))
 
 
-def mode(path):
-    return '%04o' % stat.S_IMODE(os.stat(str(path)).st_mode)
+mode = file_mode
 
 
 @pytest.fixture()

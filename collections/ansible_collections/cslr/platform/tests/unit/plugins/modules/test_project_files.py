@@ -10,7 +10,6 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import stat
 from unittest import mock
 
 import pytest
@@ -18,8 +17,7 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.cslr.platform.plugins.modules import project_files
-from ansible_collections.cslr.platform.tests.unit.plugins.modules.utils import (
-    AnsibleExitJson, AnsibleFailJson, exit_json, fail_json, patch_module_args)
+from ansible_collections.cslr.platform.tests.unit.plugins.modules.utils import file_mode, run_module
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
@@ -27,16 +25,10 @@ HEADER = 'Managed by cslr.platform (secrets of the mlflow stack). Values are sin
 
 
 def run(args, check=False, diff=False):
-    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(args), \
-            mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as exc:
-            project_files.main()
-    return exc.value.args[0]
+    return run_module(project_files.main, dict(args, _ansible_check_mode=check, _ansible_diff=diff))
 
 
-def mode(path):
-    return '%04o' % stat.S_IMODE(os.stat(str(path)).st_mode)
+mode = file_mode
 
 
 @pytest.fixture()

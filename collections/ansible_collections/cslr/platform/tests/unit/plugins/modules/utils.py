@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 from unittest import mock
 
 from ansible.module_utils import basic
@@ -39,3 +41,18 @@ def exit_json(self, **kwargs):  # pylint: disable=unused-argument
 def fail_json(self, **kwargs):  # pylint: disable=unused-argument
     kwargs['failed'] = True
     raise AnsibleFailJson(kwargs)
+
+
+def run_module(main, args):
+    """Run a module's main() in-process with these arguments; its result (of exit_json or fail_json)."""
+    with patch_module_args(args), mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
+        try:
+            main()
+        except (AnsibleExitJson, AnsibleFailJson) as exc:
+            return exc.args[0]
+    raise AssertionError('the module returned without calling exit_json or fail_json')
+
+
+def file_mode(path):
+    """The permission bits of a path as an octal string ('0644')."""
+    return '%04o' % stat.S_IMODE(os.stat(str(path)).st_mode)
