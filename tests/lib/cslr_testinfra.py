@@ -120,9 +120,9 @@ def run_playbook(playbook, *args, **env_overrides):
     return res, recap
 
 
-def changed_tasks(stdout):
-    """The tasks of a playbook's output that reported a change, as 'TASK name: host' lines (for
-    assertion messages: a recap count alone does not say what changed)."""
+def task_results(stdout):
+    """(task, status, host) of each host's result line in a playbook's default output, status being
+    ok, changed, skipping, failed or fatal, task the name of the TASK or RUNNING HANDLER above it."""
     import re
 
     task, out = None, []
@@ -131,10 +131,16 @@ def changed_tasks(stdout):
         if m:
             task = m.group(2)
             continue
-        m = re.match(r"^changed: \[([^\]]+)\]", line)
+        m = re.match(r"^(ok|changed|skipping|failed|fatal): \[([^\]]+)\]", line)
         if m:
-            out.append("%s: %s" % (task, m.group(1)))
+            out.append((task, m.group(1), m.group(2)))
     return out
+
+
+def changed_tasks(stdout):
+    """The tasks of a playbook's output that reported a change, as 'TASK name: host' lines (for
+    assertion messages: a recap count alone does not say what changed)."""
+    return ["%s: %s" % (task, host) for task, status, host in task_results(stdout) if status == "changed"]
 
 
 def run_site(*args):

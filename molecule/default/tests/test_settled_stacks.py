@@ -5,9 +5,7 @@ leaves behind) is recreated from the compose file, a stopped one is started, and
 skips `docker compose up --wait` and changes nothing. On the exporters stack of one host, through
 tests/playbooks/monitoring_only.yml (no whole site.yml run). A settled site.yml rerun skipping every
 stack's `compose up` is checked by test_awx_runner.py."""
-import re
-
-from cslr_testinfra import Lab, changed_tasks, run_playbook
+from cslr_testinfra import Lab, changed_tasks, run_playbook, task_results
 
 import test_stacks as stacks
 
@@ -23,16 +21,7 @@ OVERRIDE = "/tmp/cslr-test-drift.yaml"
 
 def results(stdout, task):
     """{host: 'ok' | 'changed' | 'skipping' | ...} of one task of a playbook's default output."""
-    out, current = {}, None
-    for line in stdout.splitlines():
-        m = re.match(r"^TASK \[(.*)\]", line)
-        if m:
-            current = m.group(1)
-            continue
-        m = re.match(r"^(ok|changed|skipping|failed|fatal): \[([^\]]+)\]", line)
-        if m and current == task:
-            out[m.group(2)] = m.group(1)
-    return out
+    return {host: status for name, status, host in task_results(stdout) if name == task}
 
 
 def converge(host):
