@@ -27,12 +27,10 @@ def read(path):
 
 
 class Writer(object):
-    """Writes through an AnsibleModule (its check mode, run_command and fail_json); records nothing itself
-    but changed_paths, which the caller fills."""
+    """Writes through an AnsibleModule (its check mode, run_command and fail_json); records nothing."""
 
     def __init__(self, module):
         self.module = module
-        self.changed_paths = []
 
     def attributes(self, path, owner, group, mode):
         """Owner, group and mode of an existing path; True when one was (or would be) changed."""

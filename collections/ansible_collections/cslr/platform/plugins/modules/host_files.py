@@ -134,7 +134,7 @@ from ansible_collections.cslr.platform.plugins.module_utils import _small_files
 
 def run(module):
     writer = _small_files.Writer(module)
-    entries_changed, diff = [], []
+    entries_changed, changed_paths, diff = [], [], []
     for entry in module.params['entries']:
         path = entry['path']
         if entry['mode'] is None:
@@ -176,8 +176,8 @@ def run(module):
                 changed = writer.attributes(path, entry['owner'], entry['group'], entry['mode'])
         entries_changed.append(bool(changed))
         if changed:
-            writer.changed_paths.append(path)
-    result = dict(changed=bool(writer.changed_paths), changed_paths=writer.changed_paths,
+            changed_paths.append(path)
+    result = dict(changed=bool(changed_paths), changed_paths=changed_paths,
                   entries_changed=entries_changed)
     if module._diff:
         result['diff'] = diff

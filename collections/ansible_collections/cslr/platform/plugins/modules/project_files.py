@@ -172,7 +172,7 @@ compose_state:
   description: Why the project is or is not settled, for people.
   returned: when O(compose_project) is given
   type: str
-  sample: 'ray-head: created from another configuration'
+  sample: 'docker compose up would do: Container cslr-ray Recreate'
 """
 
 import os
