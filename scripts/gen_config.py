@@ -69,16 +69,16 @@ ROLE_DESCRIPTIONS = {
     'hosts_file': 'The cluster block of /etc/hosts, built from the inventory.',
     'firewall': 'ufw: SSH from its sources, the Ray ports among cluster addresses only, the user-facing '
                 'ports, and a DOCKER-USER block so published container ports obey the same rules.',
-    'health': 'The health service on every host (Compose stack), asked by the Ray head election.',
+    'health': 'The health service on every host (Compose stack), asked by the Ray head election; removed where turned off.',
     'images': 'Delivers every image a host runs: pulled from a registry, or loaded from archives (air-gapped).',
-    'marimo': 'Marimo notebook server on the hosts that enable it (Compose stack, token required).',
+    'marimo': 'Marimo notebook server on the hosts that enable it (Compose stack, token required); removed elsewhere, notebooks kept.',
     'monitoring': 'Optional monitoring stack: node exporter (DCGM exporter on GPU hosts) on every host, Prometheus '
                   'with alert rules and Grafana with Ray\'s dashboards on the monitoring host (Compose stacks).',
-    'mlflow': 'MLflow tracking server with PostgreSQL on the MLflow host (Compose stack); backup and restore.',
+    'mlflow': 'MLflow tracking server with PostgreSQL on the MLflow host (Compose stack); backup and restore; removed elsewhere, data kept.',
     'nvidia': 'GPU facts, NVIDIA Container Toolkit and the Docker nvidia runtime on GPU hosts.',
     'ray': 'One Ray node per host: elects the head across hosts, starts the head then the workers, checks the '
            'cluster; rolling-update entry points.',
-    'redis': 'Redis with a password on the hosts that enable it (Compose stack).',
+    'redis': 'Redis with a password on the hosts that enable it (Compose stack); removed elsewhere, data volume kept.',
     'rendezvous': 'etcd for PyTorch elastic rendezvous (torchrun --rdzv-backend=etcd-v2) on 1 or 3 hosts '
                   '(Compose stack, v2 API, cluster addresses only).',
     'training': 'Training hosts: NCCL/GLOO_SOCKET_IFNAME derived from the cluster address, torchrun\'s port '

@@ -15,6 +15,15 @@ import sys
 import testinfra
 
 
+def config_spec():
+    """The collection's variable table (the module the validator, the defaults and the docs come from)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "collections")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    from ansible_collections.cslr.platform.plugins.module_utils import _config_spec
+    return _config_spec
+
+
 def _ansible_inventory_bin():
     return os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
 
@@ -79,6 +88,13 @@ class Lab:
     def var(self, name, variable, default=None):
         return self.hostvars[name].get(variable, default)
 
+    def setting(self, name, variable):
+        """A platform variable as the playbooks see it on host name: the inventory's value, else the
+        default of the variable table (plugins/module_utils/_config_spec.py), never a copy of it."""
+        if variable in self.hostvars[name]:
+            return self.hostvars[name][variable]
+        return config_spec().BY_NAME[variable].default
+
     def ray_token_file(self):
         """The controller's file of the cluster's generated Ray token (cslr_secrets_dir of the lab:
         .lab/<network>/secrets, removed with the lab)."""
@@ -141,6 +157,13 @@ def changed_tasks(stdout):
     """The tasks of a playbook's output that reported a change, as 'TASK name: host' lines (for
     assertion messages: a recap count alone does not say what changed)."""
     return ["%s: %s" % (task, host) for task, status, host in task_results(stdout) if status == "changed"]
+
+
+def run_roles(roles, *args):
+    """Run only the collection's roles named in roles, in order (tests/playbooks/roles_only.yml: facts
+    gathered as site.yml's host preparation does), against CSLR_TEST_INVENTORY; returns (result,
+    {host: changed})."""
+    return run_playbook("tests/playbooks/roles_only.yml", "-e", json.dumps({"test_roles": list(roles)}), *args)
 
 
 def run_site(*args):

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from cslr_testinfra import ROOT, Lab, changed_tasks, run_playbook
+from cslr_testinfra import ROOT, Lab, changed_tasks, run_roles
 
 LAB = Lab()
 HOSTS = LAB.group("cslr_cluster")
@@ -206,7 +206,7 @@ def test_turning_monitoring_off_removes_the_stacks_and_keeps_the_data():
     before = float(api("query?query=count(up)")["result"][0]["value"][0])
     try:
         for attempt in (1, 2):
-            res, recap = run_playbook("tests/playbooks/monitoring_only.yml", "--limit", MON,
+            res, recap = run_roles(["monitoring"], "--limit", MON,
                                       "-e", "cslr_monitoring_enabled=false")
             assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
             if attempt == 2:
@@ -217,7 +217,7 @@ def test_turning_monitoring_off_removes_the_stacks_and_keeps_the_data():
         assert not host.file("/opt/cslr-platform/exporters").exists
         assert host.check_output("docker volume inspect -f '{{.CreatedAt}}' %s", volume) == volume_id
     finally:
-        res, _recap = run_playbook("tests/playbooks/monitoring_only.yml", "--limit", MON)
+        res, _recap = run_roles(["monitoring"], "--limit", MON)
         assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     # Samples scraped before the stack went away are still there.
     result = api("query?query=count(up)&time=%s" % before)["result"]

@@ -3,9 +3,9 @@ files did not change (cslr.platform.project_files's compose_project check, the c
 a container created from another configuration (what a run that wrote the files and then failed
 leaves behind) is recreated from the compose file, a stopped one is started, and a rerun afterwards
 skips `docker compose up --wait` and changes nothing. On the exporters stack of one host, through
-tests/playbooks/monitoring_only.yml (no whole site.yml run). A settled site.yml rerun skipping every
+tests/playbooks/roles_only.yml (the monitoring role alone, no whole site.yml run). A settled site.yml rerun skipping every
 stack's `compose up` is checked by test_awx_runner.py."""
-from cslr_testinfra import Lab, changed_tasks, run_playbook, task_results
+from cslr_testinfra import Lab, changed_tasks, run_roles, task_results
 
 import test_stacks as stacks
 
@@ -25,7 +25,7 @@ def results(stdout, task):
 
 
 def converge(host):
-    res, recap = run_playbook("tests/playbooks/monitoring_only.yml", "--limit", HOST)
+    res, recap = run_roles(["monitoring"], "--limit", HOST)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     return res, recap
 

@@ -320,9 +320,10 @@ def test_redis_requires_its_password():
     host, password = LAB.host(name), LAB.var(name, "cslr_redis_password")
     peer = [h for h in HOSTS if h != name][0]
     # from a peer host, over the published port (RESP inline commands)
-    out = peer_python(peer, REDIS_TALK % (LAB.address(name), 6381, b"PING\r\n"))
+    port = LAB.setting(name, "cslr_redis_port")
+    out = peer_python(peer, REDIS_TALK % (LAB.address(name), port, b"PING\r\n"))
     assert out.startswith("-NOAUTH"), out
-    out = peer_python(peer, REDIS_TALK % (LAB.address(name), 6381,
+    out = peer_python(peer, REDIS_TALK % (LAB.address(name), port,
                                           ("AUTH %s\r\nSET cslr-k v\r\nGET cslr-k\r\n" % password).encode()))
     assert out.split() == ["+OK", "+OK", "$1", "v", "+OK"], out
     assert password not in host.check_output("ps -eo args")

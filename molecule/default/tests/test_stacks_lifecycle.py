@@ -2,7 +2,8 @@
 deleting data wants the cluster's name typed (nothing changes without it), then deletes and lists
 what it deleted; teardown keeps MLflow's data, and site.yml brings every stack back (the one whose
 data went, empty); backup -> drop -> restore brings a run back; restores, backups, an MLflow
-upgrade and PostgreSQL major versions (issue 18). That a settled rerun changes nothing and keeps
+upgrade and PostgreSQL major versions (issue 18); a stack turned off is removed with its data kept,
+and comes back on it. That a settled rerun changes nothing and keeps
 every container is test_awx_runner.py's."""
 import json
 import os
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from cslr_testinfra import Lab, changed_tasks, drop_from_controller, run_playbook, run_site
+from cslr_testinfra import Lab, changed_tasks, drop_from_controller, run_playbook, run_roles, run_site
 
 import test_stacks as stacks
 
@@ -124,6 +125,40 @@ def test_teardown_keeps_data_and_site_brings_it_back(logged_run):
     # the artifact is still served too
     name = "cslr-artifact-%s.txt" % marker
     assert marker in stacks.mlflow_get(HOSTS[-1], "/get-artifact?path=%s&run_uuid=%s" % (name, run_id))
+
+
+def test_turning_redis_off_removes_its_stack_keeps_its_data_and_on_again_brings_it_back():
+    """cslr_redis_enabled: false on the Redis host and site.yml (no `when:` gate in site.yml: the redis
+    role removes its own stack): the container, the project's network and the rendered files go, the
+    data volume stays; a rerun changes nothing; turned on again, Redis comes back on the same volume
+    with the key written before."""
+    name = [h for h in HOSTS if LAB.var(h, "cslr_redis_enabled")][0]
+    host = LAB.host(name)
+    port, password = LAB.setting(name, "cslr_redis_port"), LAB.var(name, "cslr_redis_password")
+    base = LAB.setting(name, "cslr_base_dir")
+    peer = [h for h in HOSTS if h != name][0]
+    volume = PREFIX + "-redis-data"
+    created = host.check_output("docker volume inspect -f '{{.CreatedAt}}' %s", volume)
+    auth = ("AUTH %s\r\n" % password).encode()
+    out = stacks.peer_python(peer, stacks.REDIS_TALK % (LAB.address(name), port, auth + b"SET cslr-off-on kept\r\n"))
+    assert out.split() == ["+OK", "+OK", "+OK"], out
+    try:
+        for attempt in (1, 2):
+            res, recap = run_site("--limit", name, "-e", '{"cslr_redis_enabled": false}')
+            assert ok(res)[0], ok(res)[1]
+            if attempt == 2:
+                assert recap[name] == 0, changed_tasks(res.stdout)
+        assert host.run("docker inspect %s-redis", PREFIX).rc != 0
+        assert host.check_output("docker network ls -q --filter label=com.docker.compose.project=%s-redis",
+                                 PREFIX) == ""
+        assert not host.file(base + "/redis").exists
+        assert host.check_output("docker volume inspect -f '{{.CreatedAt}}' %s", volume) == created
+    finally:
+        # Back on: the two roles that changed (its firewall rule, the stack), not a third site.yml run.
+        res, _recap = run_roles(["firewall", "redis"], "--limit", name)
+        assert ok(res)[0], ok(res)[1]
+    out = stacks.peer_python(peer, stacks.REDIS_TALK % (LAB.address(name), port, auth + b"GET cslr-off-on\r\n"))
+    assert out.split() == ["+OK", "$4", "kept", "+OK"], out
 
 
 def test_backup_drop_restore_round_trip(logged_run, tmp_path):

@@ -345,3 +345,39 @@ def test_decision_never_returns_an_unreachable_key():
     decision = E.elect([("h1", "10.0.0.1"), ("h2", "10.0.0.2")], lambda a, p: E.ProbeResult(False), reachable=["h2"])
     data = decision.as_dict()
     assert 'unreachable' not in data and data['unreachable_candidates'] == ['h1']
+
+
+# The caller's names for the options reach the messages themselves (no one rewrites them afterwards),
+# and every error names the option at fault.
+NAMES = {'head_address': 'cslr_head_address', 'resolve_split_brain': 'cslr_ray_resolve_split_brain',
+         'probe_command': 'the probe (cslr_ray_image)'}
+
+
+@pytest.mark.parametrize('probe_kw, elect_kw, option, text', [
+    ({'live': {'10.0.0.1': 1, '10.0.0.3': 1}}, {}, 'resolve_split_brain',
+     'rerun with cslr_ray_resolve_split_brain enabled'),
+    ({}, {'head_address': '10.0.0.11'}, 'head_address', 'cslr_head_address 10.0.0.11 is host w1'),
+    ({}, {'head_address': '10.0.0.1:7000'}, 'head_address', 'cslr_head_address 10.0.0.1:7000 names candidate h1'),
+    ({}, {'candidates': []}, 'head_address', 'no head candidates and no cslr_head_address'),
+    ({}, {'reachable': []}, 'head_address', 'or set cslr_head_address to the head to use'),
+    ({'failed': ['10.0.0.2']}, {}, 'probe_command', 'fix the probe command (the probe (cslr_ray_image))'),
+], ids=['split-brain', 'non-candidate', 'wrong-port', 'no-candidates', 'none-reachable', 'probe-failed'])
+def test_errors_use_the_callers_names_and_name_the_option(probe_kw, elect_kw, option, text):
+    kw = dict(hosts=HOSTS, names=NAMES)
+    kw.update(elect_kw)
+    candidates = kw.pop('candidates', CANDS)
+    with pytest.raises(E.ElectionError) as info:
+        E.elect(candidates, FakeProbe(**probe_kw), **kw)
+    assert info.value.option == option
+    assert text in str(info.value)
+    # the module's own option names appear nowhere once the caller named them
+    assert ' %s ' % option not in ' %s ' % str(info.value).replace('(', ' ').replace(')', ' ')
+
+
+def test_without_names_the_messages_name_the_options_themselves():
+    with pytest.raises(E.SplitBrainError) as info:
+        E.elect(CANDS, FakeProbe(live={'10.0.0.1': 1, '10.0.0.2': 1}), hosts=HOSTS)
+    assert 'rerun with resolve_split_brain enabled' in str(info.value)
+    assert E.elect(CANDS, FakeProbe(), hosts=HOSTS, head_address='10.0.0.2',
+                   names=NAMES).reason.startswith('no live Ray head; cslr_head_address 10.0.0.2 (candidate h2)')
+    assert E.ElectionError('x').option is None

@@ -149,6 +149,20 @@ def test_override_and_non_candidate_override():
     assert not ok and 'not a head candidate' in result['msg']
 
 
+def test_failures_name_the_option_in_the_callers_words():
+    names = {'head_address': 'cslr_head_address', 'resolve_split_brain': 'cslr_ray_resolve_split_brain'}
+    ok, result = run_module(dict(BASE, option_names=names), FakeRay(live={'10.0.0.11': 1, '10.0.0.12': 3}))
+    assert not ok and result['option'] == 'resolve_split_brain'
+    assert 'cslr_ray_resolve_split_brain enabled' in result['msg']
+    ok, result = run_module(dict(BASE, head_address='lab3', option_names=names), FakeRay())
+    assert not ok and result['option'] == 'head_address'
+    assert result['msg'].startswith('cslr_head_address lab3 is host lab3')
+    ok, result = run_module(BASE, FakeRay(rc_dead=127))
+    assert not ok and result['option'] == 'probe_command' and '(probe_command)' in result['msg']
+    ok, result = run_module({'candidates': [{'host': 'x'}]}, FakeRay())
+    assert not ok and result['option'] is None
+
+
 def test_none_reachable_fails():
     ok, result = run_module(dict(BASE, reachable=['lab3']), FakeRay())
     assert not ok and 'no head candidate is reachable' in result['msg']
