@@ -1,10 +1,14 @@
 """The MLflow role's PostgreSQL major-version values, as Ansible renders them (its vars/main.yml
-and templates/compose.yaml.j2 on the controller, no host), from recorded module results: the data
+and templates/compose.yaml.j2 on the controller, no host), from recorded results of its read: the data
 directory's PG_VERSION in either official layout (up to 17: at the volume's root; from 18: in
-<major>/docker), the image's PG_MAJOR or its tag, and where the compose file mounts the volume.
-The lab has no PostgreSQL 18 image: the 18 layout is checked here."""
+<major>/docker), the image's PG_MAJOR or its tag, and where the compose file mounts the volume; and
+that read itself (_pg_read_script) on directories laid out as each case leaves them, with a docker
+command that answers as the engine does. The lab has no PostgreSQL 18 image: the 18 layout is
+checked here."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -14,15 +18,14 @@ MOUNT = "/var/lib/docker/volumes/cslr-mlflow-postgres/_data"
 
 
 def registered(version_files, env, image="postgres:17"):
-    """The registered results postgres_major.yml reads, for a volume holding version_files."""
+    """The registered result postgres_major.yml reads (its one command, _pg_read_script), for a volume
+    holding version_files: the script reports the first of <volume>/PG_VERSION, <volume>/<N>/docker/PG_VERSION."""
+    order = ["/PG_VERSION"] + sorted(v for v in version_files if v != "/PG_VERSION")
+    found = [p for p in order if p in version_files]
     return {
         "test_image": image,  # set_fact below: include_vars of the defaults beats host vars
-        "__pg_volume": {"exists": True, "volume": {"Mountpoint": MOUNT}},
-        # postgres_major.yml stats <volume>/PG_VERSION and <volume>/<N>/docker/PG_VERSION for each
-        # directory N found: the stat results of those paths, the existing ones being version_files.
-        "__pg_version_files": {"results": [{"stat": {"exists": p in version_files, "path": MOUNT + p}}
-                                           for p in ["/PG_VERSION"] + [v for v in version_files if v != "/PG_VERSION"]]},
-        "__pg_image": {"images": [{"Config": {"Env": env}}] if env is not None else []},
+        "__pg_read": {"stdout": json.dumps({"docker": True, "version_file": MOUNT + found[0] if found else "",
+                                            "data_major": "", "image_env": env, "pending": {}})},
     }
 
 
@@ -72,3 +75,83 @@ def test_version_file_image_major_and_mount(rendered, host, file, layout, major,
     assert got["image_major"] == major
     assert got["mount"] == mount
     assert "- postgres-data:%s\n" % mount in got["compose"], got["compose"]
+
+
+@pytest.fixture(scope="module")
+def read_script(tmp_path_factory):
+    """_pg_read_script as Ansible renders it."""
+    tmp = tmp_path_factory.mktemp("pgread")
+    out = tmp / "script.py"
+    play = [{"hosts": "cslr_cluster", "gather_facts": False, "tasks": [
+        {"ansible.builtin.include_vars": os.path.join(ROLES, "config", "defaults", "main.yml")},
+        {"ansible.builtin.include_vars": os.path.join(ROLES, "mlflow", "vars", "main.yml")},
+        {"ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": "{{ _pg_read_script }}"}}]}]
+    run_play(tmp, {"all": {"children": {"cslr_cluster": {"hosts": {"h": local_host()}}}}}, play)
+    return out.read_text()
+
+
+def read(tmp_path, script, volume_files=None, env=None, marker=None, sock=True):
+    """Run the read on a volume directory holding volume_files ({path: content}; None: no volume), a
+    docker whose `image inspect` answers env (None: no such image), an upgrade record (text)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (tmp_path / "volume").mkdir()
+    if volume_files is not None:
+        for path, content in volume_files.items():
+            target = tmp_path / "volume" / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        (tmp_path / "mount.json").write_text(json.dumps(str(tmp_path / "volume")))
+    if env is not None:
+        (tmp_path / "env.json").write_text(json.dumps(env))
+    docker = fake / "docker"
+    docker.write_text('#!/bin/sh\n'
+                      'echo "$*" >> %(d)s/calls\n'
+                      'case "$1 $2 $3 $4" in\n'
+                      '  "volume inspect --format {{json .Mountpoint}}") f=%(d)s/mount.json ;;\n'
+                      '  "image inspect --format {{json .Config.Env}}") f=%(d)s/env.json ;;\n'
+                      '  *) exit 2 ;;\n'
+                      'esac\n'
+                      '[ -f "$f" ] && cat "$f" || { echo "Error: No such object" >&2; exit 1; }\n' % {"d": tmp_path})
+    docker.chmod(0o755)
+    (tmp_path / "docker.sock").write_text("")
+    record = tmp_path / "postgres-upgrade.json"
+    if marker is not None:
+        record.write_text(marker)
+    env_vars = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
+    res = subprocess.run([sys.executable, "-c", script, str(tmp_path / ("docker.sock" if sock else "nosock")),
+                          "cslr-mlflow-postgres", "postgres:18", str(record)],
+                         capture_output=True, text=True, env=env_vars)
+    return res, (json.loads(res.stdout) if res.returncode == 0 else None)
+
+
+def test_read_finds_the_18_layout_the_images_env_and_no_record(tmp_path, read_script):
+    res, got = read(tmp_path, read_script, {"18/docker/PG_VERSION": "18\n", "18/docker/base/1": "x"},
+                    ["PG_MAJOR=18", "PATH=/bin"])
+    assert got == {"docker": True, "version_file": str(tmp_path / "volume/18/docker/PG_VERSION"), "data_major": "18",
+                   "image_env": ["PG_MAJOR=18", "PATH=/bin"], "pending": {}}, res.stderr
+
+
+def test_read_prefers_the_volumes_root_and_reads_an_unfinished_upgrades_record(tmp_path, read_script):
+    res, got = read(tmp_path, read_script, {"PG_VERSION": "15\n", "17/docker/PG_VERSION": "17\n"}, None,
+                    marker='{"old": "15", "new": "17"}')
+    assert (got["version_file"], got["data_major"]) == (str(tmp_path / "volume/PG_VERSION"), "15"), res.stderr
+    assert got["image_env"] is None  # not on the host: the role falls back to the tag
+    assert got["pending"] == {"old": "15", "new": "17"}
+
+
+def test_read_without_a_volume_or_docker_compares_nothing_but_still_reads_the_record(tmp_path, read_script):
+    res, got = read(tmp_path, read_script, None, None)
+    assert (got["docker"], got["version_file"], got["image_env"]) == (True, "", None), res.stderr
+    no_engine = tmp_path / "no-engine"
+    no_engine.mkdir()
+    res, got = read(no_engine, read_script, {"PG_VERSION": "15"}, ["PG_MAJOR=15"], marker='{"old": "15"}', sock=False)
+    assert got == {"docker": False, "version_file": "", "data_major": "", "image_env": None,
+                   "pending": {"old": "15"}}
+    assert not (no_engine / "calls").exists()  # no engine: docker is not even asked
+
+
+def test_a_record_that_is_not_json_stops_the_run_saying_so(tmp_path, read_script):
+    res, got = read(tmp_path, read_script, {"PG_VERSION": "15"}, ["PG_MAJOR=17"], marker="{half")
+    assert res.returncode != 0 and got is None
+    assert "postgres-upgrade.json is not the record of a PostgreSQL upgrade" in res.stderr

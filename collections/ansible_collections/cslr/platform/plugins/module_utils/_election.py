@@ -44,8 +44,13 @@ ACTION_ELECT = 'elect'                  # no live head, first reachable candidat
 # (126), not found (127). Liveness is then unknown and nobody may be elected.
 PROBE_TOOL_FAILURE_RCS = (125, 126, 127)
 
+# The options a user sets, as elect() names them in its messages; a caller whose users set them
+# under other names passes those (names=...), so no one rewrites the messages afterwards.
+OPTION_NAMES = {'head_address': 'head_address', 'resolve_split_brain': 'resolve_split_brain',
+                'probe_command': 'probe_command'}
+
 SPLIT_BRAIN_FIX = (
-    'Keep exactly one head: either rerun with resolve_split_brain enabled (keeps the head with the most nodes, '
+    'Keep exactly one head: either rerun with %(resolve_split_brain)s enabled (keeps the head with the most nodes, '
     'ties broken by candidate order, and restarts the other heads as workers), or stop the Ray container on every '
     'head host but the one to keep and rerun; the stopped hosts then join the remaining head as workers. '
     'Jobs running on the heads that are restarted are lost and must be resubmitted.'
@@ -71,14 +76,19 @@ class ProbeResult(collections.namedtuple('ProbeResult', 'live node_count detail 
 
 
 class ElectionError(Exception):
-    """Invalid input or no possible head; the message says why and what to do."""
+    """Invalid input or no possible head; the message says why and what to do. option: the
+    option at fault (a key of OPTION_NAMES), or None."""
+
+    def __init__(self, msg, option=None):
+        super(ElectionError, self).__init__(msg)
+        self.option = option
 
 
 class ProbeError(ElectionError):
     """At least one probe could not run, so live heads cannot be known."""
 
     def __init__(self, msg, probes=None):
-        super(ProbeError, self).__init__(msg)
+        super(ProbeError, self).__init__(msg, option='probe_command')
         self.probes = probes or {}
 
 
@@ -90,7 +100,7 @@ class SplitBrainError(ElectionError):
     """More than one live head and automatic resolution was not allowed."""
 
     def __init__(self, msg, heads, probes=None):
-        super(SplitBrainError, self).__init__(msg)
+        super(SplitBrainError, self).__init__(msg, option='resolve_split_brain')
         self.heads = list(heads)
         self.probes = probes or {}
 
@@ -428,7 +438,7 @@ def _roles(addresses, head_host):
 
 
 def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address=None, reachable=None,
-          resolve_split_brain=False, count_nodes=None):
+          resolve_split_brain=False, count_nodes=None, names=None):
     """Decide the Ray head.
 
     candidates: ordered head candidates [(host, address)] (or dicts host/address).
@@ -444,6 +454,8 @@ def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address
       nodes (ties: candidate order) and demote the others, instead of failing.
     count_nodes: count_nodes(address, port) -> int|None, asked for the node
       count of live heads whose probe did not report it (split brain only).
+    names: {option: name} for the options the messages name (OPTION_NAMES'
+      keys), when the caller's users set them under other names.
 
     Rules, in order:
       1. a live head exists -> keep it (a healthy head never moves);
@@ -454,6 +466,7 @@ def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address
     Raises ElectionError (or ProbeError / SplitBrainError) when no safe
     decision exists.
     """
+    name = dict(OPTION_NAMES, **(names or {}))
     candidates, addresses = normalize_inputs(candidates, hosts)
     gcs_port = int(gcs_port)
     candidate_hosts = [host for host, dummy in candidates]
@@ -466,16 +479,18 @@ def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address
         if o_host is not None:
             if o_host not in candidate_hosts:
                 raise ElectionError(
-                    'head_address %s is host %s, which is not a head candidate: add it to the candidates or fix '
-                    'head_address' % (head_address, o_host))
+                    '%s %s is host %s, which is not a head candidate: add it to the candidates or fix %s'
+                    % (name['head_address'], head_address, o_host, name['head_address']), option='head_address')
             if o_port != gcs_port:
-                raise ElectionError('head_address %s names candidate %s on port %d, but the GCS port is %d'
-                                    % (head_address, o_host, o_port, gcs_port))
+                raise ElectionError('%s %s names candidate %s on port %d, but the GCS port is %d'
+                                    % (name['head_address'], head_address, o_host, o_port, gcs_port),
+                                    option='head_address')
             override = (o_host, addresses[o_host], gcs_port)
         else:
             override = (None, o_addr, o_port)
     if not candidates and override is None:
-        raise ElectionError('no head candidates and no head_address: nothing can be head')
+        raise ElectionError('no head candidates and no %s: nothing can be head' % name['head_address'],
+                            option='head_address')
 
     # Probe every candidate on the GCS port (never on some other node's port),
     # plus an override outside the inventory.
@@ -489,7 +504,8 @@ def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address
     if failed:
         raise ProbeError(
             'cannot tell whether a Ray head is live: probing %s failed (%s). Nothing was decided; fix the probe '
-            'command (probe_command) and rerun.' % (', '.join(failed), '; '.join(probes[f].detail for f in failed)),
+            'command (%s) and rerun.' % (', '.join(failed), '; '.join(probes[f].detail for f in failed),
+                                         name['probe_command']),
             probes)
 
     live = [(label, address, port, probes[label]) for label, address, port in targets if probes[label].live]
@@ -508,7 +524,8 @@ def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address
     if len(live) > 1:
         if not resolve_split_brain:
             raise SplitBrainError(
-                'split brain: %d live Ray heads: %s. %s' % (len(live), ', '.join(_describe(h) for h in live), SPLIT_BRAIN_FIX),
+                'split brain: %d live Ray heads: %s. %s' % (len(live), ', '.join(_describe(h) for h in live),
+                                                            SPLIT_BRAIN_FIX % name),
                 [h[0] for h in live], probes)
         if count_nodes is not None:
             for index, (label, address, port, result) in enumerate(live):
@@ -535,7 +552,8 @@ def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address
         head_host, address, port = override
         where = 'candidate %s' % head_host if head_host else 'a head outside the inventory'
         return Decision(head_host, address, port, _roles(addresses, head_host), ACTION_OVERRIDE,
-                        'no live Ray head; head_address %s (%s) overrides the candidate order' % (head_address, where),
+                        'no live Ray head; %s %s (%s) overrides the candidate order'
+                        % (name['head_address'], head_address, where),
                         probes=probes, unreachable=unreachable)
 
     for host, address in candidates:
@@ -548,5 +566,5 @@ def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address
                             probes=probes, unreachable=unreachable)
 
     raise NoReachableCandidateError(
-        'no live Ray head and no head candidate is reachable (candidates: %s). Bring a candidate up, or set head_address '
-        'to the head to use.' % ', '.join(candidate_hosts))
+        'no live Ray head and no head candidate is reachable (candidates: %s). Bring a candidate up, or set %s '
+        'to the head to use.' % (', '.join(candidate_hosts), name['head_address']), option='head_address')

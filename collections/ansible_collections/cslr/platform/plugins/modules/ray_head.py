@@ -109,6 +109,24 @@ options:
       - Disable it when O(probe_command) does not share this host's network view.
     type: bool
     default: true
+  option_names:
+    description:
+      - "The names the user sets these options under, for the module's messages, for example
+        V({head_address: my_head_variable}) when a role fills O(head_address) from a variable of its own. Unset: the
+        options' own names."
+      - The option at fault comes back as RV(option) as well, whichever name the message uses.
+    type: dict
+    default: {}
+    suboptions:
+      head_address:
+        description: Name for O(head_address).
+        type: str
+      resolve_split_brain:
+        description: Name for O(resolve_split_brain).
+        type: str
+      probe_command:
+        description: Name for O(probe_command).
+        type: str
 notes:
   - The module fails, deciding nothing, when the probe command itself cannot run (exit codes 125, 126 or 127, for example
     a missing image or C(ray) not found), because guessing could start a second head.
@@ -228,6 +246,13 @@ unreachable_candidates:
   type: list
   elements: str
   sample: []
+option:
+  description:
+    - On failure, the option at fault (V(head_address), V(resolve_split_brain) or V(probe_command)); null when the
+      failure is no one option's (inputs that do not fit together).
+  returned: failure
+  type: str
+  sample: resolve_split_brain
 probes:
   description: Probe result per candidate (and external O(head_address)).
   returned: success, and when failing for a split brain or a probe that could not run
@@ -279,6 +304,7 @@ class HeadElection(object):
             reachable=params['reachable'],
             resolve_split_brain=params['resolve_split_brain'],
             count_nodes=probe.count_nodes,
+            names=params['option_names'],
         )
 
 
@@ -300,6 +326,11 @@ def main():
             probe_command=dict(type='list', elements='str', default=['ray']),
             probe_timeout=dict(type='float', default=_election.DEFAULT_PROBE_TIMEOUT),
             tcp_precheck=dict(type='bool', default=True),
+            option_names=dict(type='dict', default={}, options=dict(
+                head_address=dict(type='str'),
+                resolve_split_brain=dict(type='str'),
+                probe_command=dict(type='str'),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -312,16 +343,17 @@ def main():
 
     # Read-only: the same probes and decision run in check mode; changed is always false.
     result = dict(changed=False)
+    module.params['option_names'] = dict((k, v) for k, v in module.params['option_names'].items() if v)
     try:
         decision = HeadElection(module).run()
     except _election.SplitBrainError as exc:
-        module.fail_json(msg=to_text(exc), live_heads=exc.heads,
+        module.fail_json(msg=to_text(exc), option=exc.option, live_heads=exc.heads,
                          probes=dict((k, v.as_dict()) for k, v in exc.probes.items()), **result)
     except _election.ProbeError as exc:
-        module.fail_json(msg=to_text(exc), live_heads=[],
+        module.fail_json(msg=to_text(exc), option=exc.option, live_heads=[],
                          probes=dict((k, v.as_dict()) for k, v in exc.probes.items()), **result)
     except _election.ElectionError as exc:
-        module.fail_json(msg=to_text(exc), **result)
+        module.fail_json(msg=to_text(exc), option=exc.option, **result)
 
     result.update(decision.as_dict())
     module.exit_json(**result)
