@@ -630,23 +630,8 @@ VARIABLES = (
 
 BY_NAME = dict((v.name, v) for v in VARIABLES)
 
-# Ports each service binds on a host: (variable, service). The worker range is a range.
-SERVICE_PORTS = (
-    ('health', ('cslr_health_port',)),
-    ('ray', ('cslr_ray_gcs_port', 'cslr_ray_client_server_port', 'cslr_ray_dashboard_port',
-             'cslr_ray_node_manager_port', 'cslr_ray_object_manager_port', 'cslr_ray_dashboard_agent_grpc_port',
-             'cslr_ray_runtime_env_agent_port', 'cslr_ray_metrics_export_port',
-             'cslr_ray_dashboard_agent_http_port')),
-    ('mlflow', ('cslr_mlflow_port',)),
-    ('redis', ('cslr_redis_port',)),
-    ('marimo', ('cslr_marimo_port',)),
-    ('rendezvous', ('cslr_rendezvous_client_port', 'cslr_rendezvous_peer_port')),
-    ('training', ('cslr_training_master_port', 'cslr_training_c10d_port')),
-    ('prometheus', ('cslr_prometheus_port',)),
-    ('grafana', ('cslr_grafana_port',)),
-    ('node_exporter', ('cslr_node_exporter_port',)),
-    ('dcgm_exporter', ('cslr_dcgm_exporter_port',)),
-)
+# The port ranges (low, high) the validator names in its range checks. Which services run on a host
+# and which ports they bind is the services catalog's (module_utils/_services.py).
 RAY_WORKER_RANGE = ('cslr_ray_min_worker_port', 'cslr_ray_max_worker_port')
 TRAINING_RANGE = ('cslr_training_min_port', 'cslr_training_max_port')
 

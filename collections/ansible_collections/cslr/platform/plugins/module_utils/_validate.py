@@ -24,6 +24,7 @@ import posixpath
 import re
 
 from ansible_collections.cslr.platform.plugins.module_utils import _config_spec as spec
+from ansible_collections.cslr.platform.plugins.module_utils import _services as services
 
 MASK = '********'
 NOT_SET = '(not set)'
@@ -660,18 +661,6 @@ def check_secrets(cfg, out):
                 out.add([host], 'cslr_marimo_token', value, bad[0], bad[1], secret=True)
 
 
-def training_host(cfg, host):
-    """Whether host is prepared for training jobs (cslr_training_enabled, null: GPU hosts)."""
-    value = cfg.get(host, 'cslr_training_enabled')
-    if value is None:
-        return host in _groups(cfg.groups, spec.GROUP_GPU)
-    return _enabled(value)
-
-
-def rendezvous_host(cfg, host):
-    return _enabled(cfg.get(host, 'cslr_rendezvous_enabled')) and host in _groups(cfg.groups, spec.GROUP_RENDEZVOUS)
-
-
 def _port_range(cfg, host, names):
     lo, hi = (cfg.get(host, n) for n in names)
     if _is_int(lo) and _is_int(hi) and lo <= hi:
@@ -679,42 +668,19 @@ def _port_range(cfg, host, names):
     return None
 
 
-def monitoring_host(cfg, host):
-    """Whether host runs Prometheus (and Grafana): the monitoring stack is on and host is its host."""
-    return _enabled(cfg.get(host, 'cslr_monitoring_enabled')) and host in _groups(cfg.groups, spec.GROUP_MONITORING)
-
-
 def host_ports(cfg, host):
-    """[(port, variable)] and {range variables: (lo, hi)} of the services enabled on host."""
-    ports = []
-    mlflow_hosts = _groups(cfg.groups, spec.GROUP_MLFLOW)
-    monitoring = _enabled(cfg.get(host, 'cslr_monitoring_enabled'))
-    enabled = {
-        'health': _enabled(cfg.get(host, 'cslr_health_enabled')),
-        'ray': _enabled(cfg.get(host, 'cslr_ray_enabled')),
-        'mlflow': _enabled(cfg.get(host, 'cslr_mlflow_enabled')) and host in mlflow_hosts,
-        'redis': _enabled(cfg.get(host, 'cslr_redis_enabled')),
-        'marimo': _enabled(cfg.get(host, 'cslr_marimo_enabled')),
-        'rendezvous': rendezvous_host(cfg, host),
-        'training': training_host(cfg, host),
-        'prometheus': monitoring_host(cfg, host),
-        'grafana': monitoring_host(cfg, host) and _enabled(cfg.get(host, 'cslr_grafana_enabled')),
-        'node_exporter': monitoring,
-        'dcgm_exporter': monitoring and host in _groups(cfg.groups, spec.GROUP_GPU),
-    }
-    for service, names in spec.SERVICE_PORTS:
-        if not enabled[service]:
-            continue
-        for name in names:
-            value = cfg.get(host, name)
-            if _is_int(value):
-                ports.append((value, name))
+    """[(port, variable)] and {range variables: (lo, hi)} of the services that run on host: the
+    services catalog's plan of the host (module_utils/_services.py, which the firewall reads too),
+    with the SSH port where the firewall manages it."""
+    member_of = [name for name, hosts in cfg.groups.items() if isinstance(hosts, (list, tuple)) and host in hosts]
+    plan = services.host_plan(lambda name: cfg.get(host, name), member_of, _enabled)
+    ports = [(value, name) for value, name in plan['ports'] if _is_int(value)]
     ssh = cfg.get(host, 'cslr_firewall_ssh_port')
     if _enabled(cfg.get(host, 'cslr_firewall_enabled')) and _is_int(ssh):
         ports.append((ssh, 'cslr_firewall_ssh_port'))
     ranges = {}
-    for service, names in (('ray', spec.RAY_WORKER_RANGE), ('training', spec.TRAINING_RANGE)):
-        found = _port_range(cfg, host, names) if enabled[service] else None
+    for dummy, names in plan['ranges']:
+        found = _port_range(cfg, host, names)
         if found:
             ranges['%s..%s' % names] = found
     return ports, ranges

@@ -220,9 +220,9 @@ def test_global_secret_difference_is_masked():
      '[a] cslr_health_port, cslr_mlflow_port = 8888: Port 8888 is used multiple times'),
     (hostvars({'cslr_mlflow_port': 8888, 'cslr_health_enabled': False}), None),
     (hostvars({'cslr_ray_dashboard_port': 6379}),
-     '[all hosts] cslr_ray_gcs_port, cslr_ray_dashboard_port = 6379: Port 6379 is used multiple times'),
+     '[all hosts] cslr_ray_dashboard_port, cslr_ray_gcs_port = 6379: Port 6379 is used multiple times'),
     (hostvars({'cslr_ray_dashboard_port': 6379}, c={'cslr_ray_enabled': False}),
-     '[a, b] cslr_ray_gcs_port, cslr_ray_dashboard_port = 6379: Port 6379 is used multiple times'),
+     '[a, b] cslr_ray_dashboard_port, cslr_ray_gcs_port = 6379: Port 6379 is used multiple times'),
     (hostvars({'cslr_marimo_port': 11000}, c={'cslr_marimo_enabled': True}),
      '[c] cslr_marimo_port, cslr_ray_min_worker_port..cslr_ray_max_worker_port = 11000: Port 11000 is used '
      'multiple times: it is inside the Ray worker port range 11000-11999'),
