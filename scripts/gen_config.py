@@ -733,6 +733,8 @@ def ports_page():
            'connect (the ufw rule `site.yml` writes on that host; `cslr_firewall_enabled`). The same catalog decides',
            'which ports the validator checks for collisions on each host, so a port listed here is checked and',
            'opened, and one missing here is neither. Every port variable is cluster-wide (one value on every host).',
+           'Each host\'s plan is read from its inventory, group and extra (`-e`) variables, as',
+           '`cslr.platform.setting` reads them: set platform variables there, not in a wrapping playbook\'s `vars:`.',
            '', '| service | variable | default | listens on | firewall rule: who may connect |', '|---|---|---|---|---|']
     for service in _services.SERVICES:
         entries = [('`%s`' % v, str(spec.BY_NAME[v].default), rule) for v, rule in service.ports]

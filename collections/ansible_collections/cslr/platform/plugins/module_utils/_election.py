@@ -474,7 +474,10 @@ def elect(candidates, probe, hosts=None, gcs_port=DEFAULT_GCS_PORT, head_address
 
     override = None  # (host or None, address, port)
     if head_address:
-        o_addr, o_port = split_host_port(head_address, gcs_port)
+        try:
+            o_addr, o_port = split_host_port(head_address, gcs_port)
+        except ElectionError as exc:
+            raise ElectionError('%s %s: %s' % (name['head_address'], head_address, exc), option='head_address')
         o_host = by_address.get(o_addr) or (o_addr if o_addr in addresses else None)
         if o_host is not None:
             if o_host not in candidate_hosts:

@@ -381,3 +381,10 @@ def test_without_names_the_messages_name_the_options_themselves():
     assert E.elect(CANDS, FakeProbe(), hosts=HOSTS, head_address='10.0.0.2',
                    names=NAMES).reason.startswith('no live Ray head; cslr_head_address 10.0.0.2 (candidate h2)')
     assert E.ElectionError('x').option is None
+
+
+def test_an_unparsable_head_address_names_the_callers_variable():
+    with pytest.raises(E.ElectionError) as info:
+        E.elect(CANDS, FakeProbe(), hosts=HOSTS, head_address='10.0.0.1:http', names=NAMES)
+    assert info.value.option == 'head_address'
+    assert str(info.value).startswith("cslr_head_address 10.0.0.1:http: invalid port in address '10.0.0.1:http'")

@@ -161,6 +161,9 @@ def test_failures_name_the_option_in_the_callers_words():
     assert not ok and result['option'] == 'probe_command' and '(probe_command)' in result['msg']
     ok, result = run_module({'candidates': [{'host': 'x'}]}, FakeRay())
     assert not ok and result['option'] is None
+    # option_names given as null: refused by the argument spec, naming it (no traceback)
+    ok, result = run_module(dict(BASE, head_address='lab3', option_names=None), FakeRay())
+    assert not ok and result['msg'].startswith("argument 'option_names' is of type NoneType")
 
 
 def test_none_reachable_fails():
