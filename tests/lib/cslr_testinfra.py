@@ -122,6 +122,50 @@ _CONNECT = ("import socket, sys\n"
             "    print(e); sys.exit(1)\n")
 
 
+# A playbook run that hangs must fail its test with what it printed, not stall the suite until CI
+# kills it with no report: each run gets PLAYBOOK_TIMEOUT seconds, and never runs past the suite's
+# deadline (CSLR_SUITE_DEADLINE, epoch seconds, which `make test` sets; see conftest.py).
+PLAYBOOK_TIMEOUT = 1500
+
+
+def suite_deadline():
+    """The suite's deadline (epoch seconds) from CSLR_SUITE_DEADLINE, or None."""
+    value = os.environ.get("CSLR_SUITE_DEADLINE", "").strip()
+    return float(value) if value else None
+
+
+def run_bounded(argv, timeout=None, **kwargs):
+    """subprocess.run(argv, capture_output=True, text=True, **kwargs) with a time limit (timeout, else
+    PLAYBOOK_TIMEOUT; never past the suite's deadline plus a minute). On expiry the command's whole
+    process group is killed and the test fails with the tail of what it printed."""
+    import signal
+    import time
+
+    limit = timeout or PLAYBOOK_TIMEOUT
+    deadline = suite_deadline()
+    if deadline is not None:
+        limit = max(60, min(limit, deadline + 60 - time.time()))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                out, err = proc.communicate(timeout=20)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                out, err = proc.communicate()
+                break
+        raise AssertionError("%s was stopped after %d s (the time limit of one run; CSLR_SUITE_DEADLINE): "
+                             "the end of its output:\n%s\n%s" % (" ".join(argv[:3] + ["..."]), limit,
+                                                                   (out or "")[-6000:], (err or "")[-2000:]))
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def run_playbook(playbook, *args, **env_overrides):
     """Run a playbook of the checkout (path relative to its root) against CSLR_TEST_INVENTORY;
     returns (result, {host: changed}). Keyword arguments are environment variables of the run."""
@@ -129,9 +173,9 @@ def run_playbook(playbook, *args, **env_overrides):
 
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1", **env_overrides)
     env.pop("ANSIBLE_FORCE_COLOR", None)  # molecule forces colour; the recap is parsed below
-    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                          "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(ROOT, playbook)] + list(args),
-                         capture_output=True, text=True, env=env, cwd=ROOT)
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+            "-i", os.environ["CSLR_TEST_INVENTORY"], os.path.join(ROOT, playbook)] + list(args)
+    res = run_bounded(argv, env=env, cwd=ROOT)
     recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", res.stdout, re.M)}
     return res, recap
 
