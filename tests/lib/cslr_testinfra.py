@@ -124,7 +124,7 @@ _CONNECT = ("import socket, sys\n"
 
 # A playbook run that hangs must fail its test with what it printed, not stall the suite until CI
 # kills it with no report: each run gets PLAYBOOK_TIMEOUT seconds, and never runs past the suite's
-# deadline (CSLR_SUITE_DEADLINE, epoch seconds, which `make test` sets; see conftest.py).
+# deadline (CSLR_SUITE_DEADLINE, epoch seconds: .ci/run sets it, TEST_BUDGET=SECONDS make test too; see conftest.py).
 PLAYBOOK_TIMEOUT = 1500
 
 
@@ -150,6 +150,7 @@ def run_bounded(argv, timeout=None, **kwargs):
     try:
         out, err = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
+        out = err = ""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(proc.pid, sig)
