@@ -71,25 +71,25 @@ matrix: venv venv-min ## Unit tests + ansible-test sanity on the lowest and the 
 molecule: venv images ## Molecule scenarios (SCENARIOS="default ...")
 	for s in $(SCENARIOS); do molecule test -s $$s; done
 
-# Lint and the image checks first (quick, and the images are what molecule runs); then the unit
-# tests, ansible-test sanity and the version matrix (CPU-bound, one after the other) run alongside
-# the molecule scenarios (the longer path: its hosts and playbooks get the CPU first, the checks
-# run niced in what is left). Their output is printed after molecule's, from
-# .cache/matrix-run.log; a failure in either fails the run. TEST_BUDGET bounds the molecule tests.
-test: ## The whole suite: lint, image checks, then every molecule scenario alongside unit tests, sanity and the version matrix
+# The image checks first (the images are what molecule runs); then lint, the unit tests,
+# ansible-test sanity and the version matrix (CPU-bound, one after the other) run alongside the
+# molecule scenarios (the longer path: its hosts and playbooks get the CPU first, the checks run
+# niced in what is left). Their output is printed after molecule's, from .cache/matrix-run.log; a
+# failure in either fails the run. TEST_BUDGET bounds the molecule tests.
+test: ## The whole suite: image checks, then every molecule scenario alongside lint, unit tests, sanity and the version matrix
 	@start=$$(date +%s); rc=0; mpid=; \
 	if [ -z "$${CSLR_SUITE_DEADLINE:-}" ] && [ "$(TEST_BUDGET)" -gt 0 ]; then export CSLR_SUITE_DEADLINE=$$(( start + $(TEST_BUDGET) )); fi; \
 	if [ -n "$${CSLR_SUITE_DEADLINE:-}" ]; then \
 	  echo "make test: molecule tests not started by $$(date -d @$$CSLR_SUITE_DEADLINE +%H:%M:%S) fail (CSLR_SUITE_DEADLINE, TEST_BUDGET)"; fi; \
 	rm -f .cache/matrix.txt .cache/matrix-run.log .cache/testinfra-*.txt; mkdir -p .cache; \
 	$(MAKE) --no-print-directory venv docker && \
-	$(MAKE) --no-print-directory lint && \
 	$(MAKE) --no-print-directory images-check && \
-	{ { nice -n 10 $(MAKE) --no-print-directory unit && nice -n 10 $(MAKE) --no-print-directory sanity && \
+	{ { nice -n 10 $(MAKE) --no-print-directory lint && \
+	    nice -n 10 $(MAKE) --no-print-directory unit && nice -n 10 $(MAKE) --no-print-directory sanity && \
 	    nice -n 10 $(MAKE) --no-print-directory matrix MATRIX=$(VENV_MIN) MATRIX_DONE=$(VENV); \
-	    mrc=$$?; echo "make test: unit tests, sanity and the matrix done at +$$(( $$(date +%s) - start )) s"; exit $$mrc; \
+	    mrc=$$?; echo "make test: lint, unit tests, sanity and the matrix done at +$$(( $$(date +%s) - start )) s"; exit $$mrc; \
 	  } > .cache/matrix-run.log 2>&1 & mpid=$$!; \
-	  echo "make test: unit tests, sanity and the version matrix run alongside molecule, at a lower CPU priority (log: .cache/matrix-run.log); molecule starts at +$$(( $$(date +%s) - start )) s"; } && \
+	  echo "make test: lint, unit tests, sanity and the version matrix run alongside molecule, at a lower CPU priority (log: .cache/matrix-run.log); molecule starts at +$$(( $$(date +%s) - start )) s"; } && \
 	$(MAKE) --no-print-directory molecule || rc=$$?; \
 	echo "make test: molecule done at +$$(( $$(date +%s) - start )) s"; \
 	if [ -n "$$mpid" ]; then wait $$mpid || rc=$$?; cat .cache/matrix-run.log; fi; \

@@ -28,7 +28,10 @@
 #   REBUILD=1       rebuild the stack images even when their recipes match
 #   REBUILD=all     the base too (new Debian updates; a new base ID recreates the lab's hosts)
 #   IMAGES="a b"    only these stack images (default: all of them; `save`: all but torch)
-#   VERBOSE=1       show build output (default: to a log, printed when a build fails)
+#   VERBOSE=1       show build output (default: to a log, printed when a build fails; builds
+#                   one at a time)
+#   IMAGES_JOBS=N   stack images built at once (default 3: the builds mostly wait on the
+#                   package mirrors and PyPI; each has its own log)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +45,7 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 REBUILD=${REBUILD:-0}
 VERBOSE=${VERBOSE:-0}
+IMAGES_JOBS=${IMAGES_JOBS:-3}
 # Bump when this script changes how images are made (invalidates those recipe labels):
 # BASE_FORMAT for the base images (a new base ID rebuilds every stack image and recreates
 # the lab's hosts), STACK_FORMAT for the stack images only.
@@ -379,9 +383,6 @@ build_one() { # name base_ref base_id python_version [file for the build context
   [[ $name == torch ]] && build+=(--label "org.cslr.torch-wheel=${file##*/}")
   log "$name: building $ref (log: $logfile)"
   run_logged "$logfile" "${build[@]}" "$ctx" || fail_with_log "$logfile" "docker build of $ref failed"
-  # Builder stages (labelled org.cslr.stage=builder) are not kept: they hold the CA bundle
-  # and build tools. Only dangling ones of this project are removed.
-  docker image prune -f --filter label=org.cslr.stage=builder >/dev/null 2>&1 || true
   # The image must work before its recipe label can make it "reused" next time.
   if ! docker run --rm --entrypoint /bin/sh "$ref" -c "${STACK_SMOKE[$name]}" >>"$logfile" 2>&1; then
     docker rmi "$ref" >/dev/null 2>&1 || true
@@ -402,7 +403,7 @@ cmd_build() {
   for n in $names; do
     if [[ $(stack_base "$n") == "$PY311_TAG" ]]; then cmd_base_py311; break; fi
   done
-  local total_start base_ref file
+  local total_start base_ref
   total_start=$(now)
   # The stack images use their base image's Python: record its version on them.
   local -A base_id=() pyver=()
@@ -414,11 +415,30 @@ cmd_build() {
       pyver[$base_ref]=$(docker run --rm --entrypoint python3 "$base_ref" -c 'import platform; print(platform.python_version())') \
         || die "cannot run python3 in $base_ref"
     fi
-    file=
-    if [[ $n == torch ]]; then torch_wheel; file=$TORCH_WHEEL; fi
-    build_one "$n" "$base_ref" "${base_id[$base_ref]}" "${pyver[$base_ref]}" "$file"
   done
-  log "stack images done in $(($(now) - total_start)) s"
+  # IMAGES_JOBS builds at once, each in a subshell (its own context directory and log under
+  # $WORK; a failure prints its log and fails the whole build once every started one ended).
+  local jobs=$IMAGES_JOBS failed=0 rc
+  [[ $VERBOSE != 1 && $jobs =~ ^[1-9][0-9]*$ ]] || jobs=1
+  work_dir
+  for n in $names; do
+    while (($(jobs -rp | wc -l) >= jobs)); do wait -n || failed=$((failed + 1)); done
+    (
+      base_ref=$(stack_base "$n") file=
+      if [[ $n == torch ]]; then torch_wheel; file=$TORCH_WHEEL; fi
+      build_one "$n" "$base_ref" "${base_id[$base_ref]}" "${pyver[$base_ref]}" "$file"
+    ) &
+  done
+  while :; do
+    rc=0; wait -n || rc=$?
+    ((rc != 127)) || break   # no build left
+    ((rc == 0)) || failed=$((failed + 1))
+  done
+  # Builder stages (labelled org.cslr.stage=builder) are not kept: they hold the CA bundle and
+  # build tools. Only dangling ones of this project are removed, once no build needs them.
+  docker image prune -f --filter label=org.cslr.stage=builder >/dev/null 2>&1 || true
+  ((failed == 0)) || die "$failed stack image build(s) failed (their errors above)"
+  log "stack images done in $(($(now) - total_start)) s ($jobs at once)"
 }
 
 # ------------------------------------------------------------------ list / save / clean

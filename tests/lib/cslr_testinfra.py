@@ -134,17 +134,25 @@ def suite_deadline():
     return float(value) if value else None
 
 
-def run_bounded(argv, timeout=None, **kwargs):
-    """subprocess.run(argv, capture_output=True, text=True, **kwargs) with a time limit (timeout, else
-    PLAYBOOK_TIMEOUT; never past the suite's deadline plus a minute). On expiry the command's whole
-    process group is killed and the test fails with the tail of what it printed."""
-    import signal
+def run_limit(timeout=None):
+    """Seconds a run of a test may take: timeout (else PLAYBOOK_TIMEOUT), never past the suite's
+    deadline plus a minute (at least a minute)."""
     import time
 
     limit = timeout or PLAYBOOK_TIMEOUT
     deadline = suite_deadline()
     if deadline is not None:
         limit = max(60, min(limit, deadline + 60 - time.time()))
+    return limit
+
+
+def run_bounded(argv, timeout=None, **kwargs):
+    """subprocess.run(argv, capture_output=True, text=True, **kwargs) with a time limit (timeout, else
+    PLAYBOOK_TIMEOUT; never past the suite's deadline plus a minute). On expiry the command's whole
+    process group is killed and the test fails with the tail of what it printed."""
+    import signal
+
+    limit = run_limit(timeout)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, **kwargs)
     try:

@@ -14,7 +14,7 @@ import sys
 import ansible_runner
 import yaml
 
-from cslr_testinfra import ROOT, Lab
+from cslr_testinfra import ROOT, Lab, run_limit
 
 COL = os.path.join(ROOT, "collections", "ansible_collections", "cslr", "platform")
 BIN = os.path.dirname(sys.executable)
@@ -76,7 +76,7 @@ def test_site_through_ansible_runner_by_fqcn(tmp_path):
     runner = ansible_runner.run(
         private_data_dir=str(tmp_path / "runner"), project_dir=str(project), playbook="cslr.platform.site",
         inventory=os.path.abspath(os.environ["CSLR_TEST_INVENTORY"]), envvars=envvars, quiet=True,
-        verbosity=3, timeout=1500)
+        verbosity=3, timeout=run_limit())   # ansible-runner kills it on expiry
     events = list(runner.events)
     stdout = runner.stdout.read()
     assert runner.status == "successful" and runner.rc == 0, stdout[-6000:]

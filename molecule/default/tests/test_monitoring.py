@@ -133,9 +133,20 @@ def test_alert_rules_pass_promtool_and_are_loaded():
                  "CslrEtcdNoLeader", "CslrGpuXidError", "CslrGpuEccDoubleBitErrors"):
         assert name in rules, sorted(rules)
     assert all(r["health"] == "ok" for r in rules.values()), [(n, r.get("lastError")) for n, r in rules.items()]
-    # Nothing fires on a healthy cluster: one head, every target up, disks below 90 %.
-    firing = [a for a in api("alerts")["alerts"] if a["state"] == "firing"]
-    assert not firing, firing
+    # Nothing fires on a healthy cluster: one head, every target up, disks below 90 %. The one
+    # alert that may: CslrRayHeadChanged for a host whose head role Prometheus saw move in its
+    # 15-minute window (the earlier tests restart every Ray node: token rotation, custom image;
+    # a slow machine stops the head's container for longer than a scrape interval). It is right
+    # then: a restarted head ends the jobs on it.
+    moved_query = "query?query=" + urllib.parse.quote('changes(cslr_ray_role{role="head"}[15m]) > 0')
+
+    def quiet():
+        firing = [a for a in api("alerts")["alerts"] if a["state"] == "firing"]
+        moved = {r["metric"].get("host") for r in api(moved_query)["result"]}
+        unexplained = [a for a in firing if a["labels"].get("alertname") != "CslrRayHeadChanged"
+                       or a["labels"].get("host") not in moved]
+        return not unexplained, {"unexplained": unexplained, "head role moved on": sorted(moved)}
+    wait_for(quiet, timeout=60, every=10)   # an alert outlives its condition by one evaluation
 
 
 _RAY_COUNTER = """

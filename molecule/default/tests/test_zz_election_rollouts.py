@@ -8,9 +8,12 @@ hosts, in this order, each step starting from the state the previous one left:
   3. playbooks/rolling_update.yml to another Ray image tag (delivered as an archive, the
      air-gapped path): workers first, head last, every node on the new image, the cluster whole
      after every batch;
-  4. the head host stopped, site.yml rerun: the second candidate is head, every remaining host
+  4. playbooks/rolling_update.yml to another Ray version (the previous release, also an
+     archive) with a job running: head first, every worker in one batch, every node on the new
+     version, the job ended by the head's replacement, a task runs on every node;
+  5. the head host stopped, site.yml rerun: the second candidate is head, every remaining host
      is in its cluster and runs a Ray task; the old head host comes back as a worker;
-  5. the new head host stopped, NO rerun: the entrypoints alone elect the first candidate again
+  6. the new head host stopped, NO rerun: the entrypoints alone elect the first candidate again
      and every remaining node rejoins it.
 The concurrency rule (two candidates starting together -> one head, repeated) is tested on the
 entrypoint itself: tests/election/test_entrypoint_race.py.
@@ -170,22 +173,19 @@ def test_rolling_update_to_another_image_workers_first_head_last(extra_inventory
 # controller only: it reaches the hosts as an archive, like NEW_IMAGE.
 PREVIOUS_VERSION = "2.59.0"
 PREVIOUS_IMAGE = "%s:%s" % (OLD_IMAGE.rsplit(":", 1)[0], PREVIOUS_VERSION)   # REGISTRY:PORT/cslr-lab/ray:2.59.0
-CURRENT_VERSION = BASE.var(CANDIDATES[0], "cslr_ray_version")
+# What the head-loss tests' site.yml runs name: the cluster as the version test leaves it.
+PREVIOUS_VARS = ["-e", "cslr_ray_image=" + PREVIOUS_IMAGE, "-e", "cslr_ray_gpu_image=" + PREVIOUS_IMAGE,
+                 "-e", "cslr_ray_version=" + PREVIOUS_VERSION, "-e", "cslr_images_source=archive"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def previous_image():
-    """Function-scoped: its clean-up runs right after the version test, while every host is still
-    reachable (the head-loss tests after it take a host off the network)."""
+    """Module-scoped: the head-loss tests rerun site.yml on it. The hosts' copies go with the
+    scenario's hosts (a host the last test stopped is skipped here)."""
     subprocess.run(["docker", "tag", "cslr-lab/ray:%s" % PREVIOUS_VERSION, PREVIOUS_IMAGE], check=True,
                    capture_output=True, text=True)
     yield PREVIOUS_IMAGE
     drop_from_controller(PREVIOUS_IMAGE)
-    for name in HOSTS + [SPARE]:
-        try:
-            host(name).run("docker rmi %s" % PREVIOUS_IMAGE)
-        except RuntimeError:   # ssh could not reach it: nothing to clean there now
-            pass
 
 
 def ray_versions(names):
@@ -206,43 +206,39 @@ def job_status(head, job_id):
 
 def test_rolling_update_across_ray_versions_head_first_every_node_on_the_new_version(extra_inventory, new_image,
                                                                                      previous_image):
+    """To the previous release: a new Ray version either way (the head-first path, the same for an
+    upgrade and a downgrade), every worker in one batch (cslr_rolling_update_serial; one at a time
+    is the test above's), with a job running, which the head's replacement ends."""
     everyone = HOSTS + [SPARE]
     head = CANDIDATES[0]
-    # To the previous release first (a new Ray version either way: the head-first path), every
-    # worker in one batch (cslr_rolling_update_serial); then the real upgrade from it to the
-    # current one, one worker at a time, with a job running during it.
     workers = len(everyone) - 1
-    for image, version, serial in ((previous_image, PREVIOUS_VERSION, workers), (new_image, CURRENT_VERSION, 1)):
-        job = submit_sleeper(head) if version == CURRENT_VERSION else None
-        if job:
-            assert wait_for(lambda: "RUNNING" in job_status(head, job)[1], 120, "the job to run")
-        res, _ = run_playbook("playbooks/rolling_update.yml", "-i", extra_inventory, "-e", "cslr_ray_image=" + image,
-                              "-e", "cslr_ray_gpu_image=" + image, "-e", "cslr_ray_version=" + version,
-                              "-e", "cslr_images_source=archive", "-e", json.dumps({"cslr_rolling_update_serial": serial}))
-        assert ok(res)
-        plays = re.findall(r"^PLAY \[(Update the Ray [^\]]*)\]", res.stdout, re.M)
-        assert plays[0] == "Update the Ray head first (new Ray version)", plays
-        assert plays.count("Update the Ray workers") == workers // serial, plays   # one play per batch
-        assert ray_role(head) == "head"
-        assert wait_for(lambda: alive_ips(head) == sorted(address(h) for h in everyone), 180, "every node back")
-        assert ray_versions(everyone) == {n: version for n in everyone}
-        for name in everyone:
-            assert host(name).check_output("docker inspect -f '{{.Config.Image}}' %s" % RAY) == image, name
-        if job:
-            # docs/operations.md: replacing the head ends every running job (the new head does not know it).
-            rc, out = job_status(head, job)
-            assert rc != 0 or "RUNNING" not in out, out
-    # A job runs on the upgraded cluster, on every node.
+    job = submit_sleeper(head)
+    assert wait_for(lambda: "RUNNING" in job_status(head, job)[1], 120, "the job to run")
+    res, _ = run_playbook("playbooks/rolling_update.yml", "-i", extra_inventory,
+                          *PREVIOUS_VARS, "-e", json.dumps({"cslr_rolling_update_serial": workers}))
+    assert ok(res)
+    plays = re.findall(r"^PLAY \[(Update the Ray [^\]]*)\]", res.stdout, re.M)
+    assert plays[0] == "Update the Ray head first (new Ray version)", plays
+    assert plays.count("Update the Ray workers") == 1, plays   # one play per batch
+    assert ray_role(head) == "head"
+    assert wait_for(lambda: alive_ips(head) == sorted(address(h) for h in everyone), 180, "every node back")
+    assert ray_versions(everyone) == {n: PREVIOUS_VERSION for n in everyone}
+    for name in everyone:
+        assert host(name).check_output("docker inspect -f '{{.Config.Image}}' %s" % RAY) == previous_image, name
+    # docs/operations.md: replacing the head ends every running job (the new head does not know it).
+    rc, out = job_status(head, job)
+    assert rc != 0 or "RUNNING" not in out, out
+    # A job runs on the updated cluster, on every node.
     run_on_every_node(head, [address(h) for h in everyone])
 
 
-def test_head_lost_rerun_elects_the_second_candidate(extra_inventory, new_image):
+def test_head_lost_rerun_elects_the_second_candidate(extra_inventory, previous_image):
     old_head, new_head = CANDIDATES[0], CANDIDATES[1]
     remaining = [h for h in HOSTS + [SPARE] if h != old_head]
     subprocess.run(["docker", "stop", old_head], check=True, capture_output=True)
     try:
         # Workers one at a time (cslr_ray_worker_serial): each batch joins before the next starts.
-        res, _ = run_site("-i", extra_inventory, "-e", '{"cslr_ray_worker_serial": 1}', *IMAGE_VARS)
+        res, _ = run_site("-i", extra_inventory, "-e", '{"cslr_ray_worker_serial": 1}', *PREVIOUS_VARS)
         # The lost host fails (the play goes on without it); nothing else may fail.
         stats = recap(res)
         assert old_head in stats and all(h in stats for h in remaining), res.stdout[-6000:] + res.stderr[-2000:]
