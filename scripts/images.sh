@@ -418,22 +418,28 @@ cmd_build() {
   done
   # IMAGES_JOBS builds at once, each in a subshell (its own context directory and log under
   # $WORK; a failure prints its log and fails the whole build once every started one ended).
-  local jobs=$IMAGES_JOBS failed=0 rc
+  local jobs=$IMAGES_JOBS failed=0
+  local -A running=()   # PID -> image name
   [[ $VERBOSE != 1 && $jobs =~ ^[1-9][0-9]*$ ]] || jobs=1
   work_dir
+  # One build ended: its exit status counts (wait -n -p names the PID; bash >= 5.1).
+  reap() {
+    local pid= rc=0
+    wait -n -p pid "${!running[@]}" || rc=$?
+    [[ -n $pid ]] || die "lost track of the builds (wait -n returned $rc)"
+    unset "running[$pid]"
+    ((rc == 0)) || failed=$((failed + 1))
+  }
   for n in $names; do
-    while (($(jobs -rp | wc -l) >= jobs)); do wait -n || failed=$((failed + 1)); done
+    while ((${#running[@]} >= jobs)); do reap; done
     (
       base_ref=$(stack_base "$n") file=
       if [[ $n == torch ]]; then torch_wheel; file=$TORCH_WHEEL; fi
       build_one "$n" "$base_ref" "${base_id[$base_ref]}" "${pyver[$base_ref]}" "$file"
     ) &
+    running[$!]=$n
   done
-  while :; do
-    rc=0; wait -n || rc=$?
-    ((rc != 127)) || break   # no build left
-    ((rc == 0)) || failed=$((failed + 1))
-  done
+  while ((${#running[@]} > 0)); do reap; done
   # Builder stages (labelled org.cslr.stage=builder) are not kept: they hold the CA bundle and
   # build tools. Only dangling ones of this project are removed, once no build needs them.
   docker image prune -f --filter label=org.cslr.stage=builder >/dev/null 2>&1 || true

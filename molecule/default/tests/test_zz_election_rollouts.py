@@ -181,7 +181,7 @@ PREVIOUS_VARS = ["-e", "cslr_ray_image=" + PREVIOUS_IMAGE, "-e", "cslr_ray_gpu_i
 @pytest.fixture(scope="module")
 def previous_image():
     """Module-scoped: the head-loss tests rerun site.yml on it. The hosts' copies go with the
-    scenario's hosts (a host the last test stopped is skipped here)."""
+    scenario's hosts (molecule destroy)."""
     subprocess.run(["docker", "tag", "cslr-lab/ray:%s" % PREVIOUS_VERSION, PREVIOUS_IMAGE], check=True,
                    capture_output=True, text=True)
     yield PREVIOUS_IMAGE
@@ -204,7 +204,7 @@ def job_status(head, job_id):
     return res.rc, res.stdout + res.stderr
 
 
-def test_rolling_update_across_ray_versions_head_first_every_node_on_the_new_version(extra_inventory, new_image,
+def test_rolling_update_across_ray_versions_head_first_every_node_on_the_new_version(extra_inventory,
                                                                                      previous_image):
     """To the previous release: a new Ray version either way (the head-first path, the same for an
     upgrade and a downgrade), every worker in one batch (cslr_rolling_update_serial; one at a time
