@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import re
 import socket
 
@@ -48,6 +49,44 @@ PROBE_TOOL_FAILURE_RCS = (125, 126, 127)
 # under other names passes those (names=...), so no one rewrites the messages afterwards.
 OPTION_NAMES = {'head_address': 'head_address', 'resolve_split_brain': 'resolve_split_brain',
                 'probe_command': 'probe_command'}
+
+# The Ray state directory: the files through which Ansible, the container entrypoint and the health
+# service talk about a Ray node. On the host it is /var/lib/cslr-platform/ray (the ray role's
+# _ray_state_dir), mounted into the container at CSLR_STATE_DIR. One line of text per file.
+STATE_ELECTED_HEAD = 'elected_head'  # Ansible: the elected head's host name or address
+STATE_CANDIDATES = 'candidates'      # Ansible: the head candidates, as CSLR_HEAD_CANDIDATES writes them
+STATE_ROLE = 'role'                  # the entrypoint, once it decided: head or worker
+STATE_GCS_ADDRESS = 'gcs_address'    # the entrypoint: the GCS this node runs (head) or joined (worker)
+STATE_FILES = (STATE_ELECTED_HEAD, STATE_CANDIDATES, STATE_ROLE, STATE_GCS_ADDRESS)
+
+
+def read_state(state_dir, name):
+    """The text of one state file without its surrounding white space, or None when it is missing,
+    empty or unreadable."""
+    try:
+        with open(os.path.join(state_dir, name)) as handle:
+            return handle.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write_state(state_dir, **values):
+    """Write (a str) or remove (None) state files, each through a temporary file renamed over it (mode
+    0644: the health service reads them). Raises OSError; the names must be of STATE_FILES."""
+    for name, value in values.items():
+        if name not in STATE_FILES:
+            raise ValueError('not a Ray state file: %s' % name)
+        path = os.path.join(state_dir, name)
+        if value is None:
+            if os.path.lexists(path):
+                os.unlink(path)
+            continue
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as handle:
+            handle.write(value + '\n')
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+
 
 SPLIT_BRAIN_FIX = (
     'Keep exactly one head: either rerun with %(resolve_split_brain)s enabled (keeps the head with the most nodes, '

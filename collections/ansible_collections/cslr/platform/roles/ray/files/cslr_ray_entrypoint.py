@@ -148,7 +148,7 @@ class Config(object):
         self.state_dir = env.get('CSLR_STATE_DIR', '').strip() or None
         candidates = env.get('CSLR_CANDIDATES', '').strip()
         if not candidates and self.state_dir:
-            candidates = read_state(self.state_dir, 'candidates') or ''
+            candidates = read_state(self.state_dir, _election.STATE_CANDIDATES) or ''
         try:
             self.candidates = _election.parse_candidates_env(candidates)
             self.gcs_port = int(env.get('CSLR_GCS_PORT', '').strip() or _election.DEFAULT_GCS_PORT)
@@ -160,7 +160,7 @@ class Config(object):
         self.node_name = env.get('CSLR_NODE_NAME', '').strip() or None
         self.initial_head = env.get('CSLR_INITIAL_HEAD', '').strip() or None
         if not self.initial_head and self.state_dir:
-            self.initial_head = read_state(self.state_dir, 'elected_head')
+            self.initial_head = read_state(self.state_dir, _election.STATE_ELECTED_HEAD)
         self.claim_step = _float(env, 'CSLR_CLAIM_STEP_SECONDS', 10)
         self.recheck_seconds = _float(env, 'CSLR_RECHECK_SECONDS', max(3 * self.claim_step, 30))
         self.claim_hold = max(_float(env, 'CSLR_CLAIM_HOLD_SECONDS', 0), 0.0)
@@ -198,32 +198,18 @@ class Config(object):
         self.rank = [h for h, dummy in ranked].index(self.me) if self.is_candidate else None
 
 
-def read_state(state_dir, name):
-    try:
-        with open(os.path.join(state_dir, name)) as f:
-            return f.read().strip() or None
-    except (OSError, UnicodeDecodeError):
-        return None
+read_state = _election.read_state
 
 
 def write_state(state_dir, **values):
-    """Write (value str) or remove (value None) files of the state directory, atomically each."""
+    """Write (value str) or remove (value None) files of the state directory, atomically each; a
+    failure is logged, not raised (the node runs on, and the health service reports it)."""
     if not state_dir:
         return
-    for name, value in values.items():
-        path = os.path.join(state_dir, name)
-        try:
-            if value is None:
-                if os.path.exists(path):
-                    os.unlink(path)
-                continue
-            tmp = path + '.tmp'
-            with open(tmp, 'w') as f:
-                f.write(value + '\n')
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, path)
-        except OSError as exc:
-            log('cannot update %s: %s' % (path, exc))
+    try:
+        _election.write_state(state_dir, **values)
+    except OSError as exc:
+        log('cannot update %s: %s' % (state_dir, exc))
 
 
 def first_start(marker):
@@ -514,7 +500,7 @@ def healthcheck(env=None, runner=subprocess_runner, proc='/proc'):
     """Exit status of the container health check (0 healthy), with one line of reason."""
     env = os.environ if env is None else env
     state_dir = env.get('CSLR_STATE_DIR', '').strip()
-    gcs = read_state(state_dir, 'gcs_address') if state_dir else None
+    gcs = read_state(state_dir, _election.STATE_GCS_ADDRESS) if state_dir else None
     if not gcs:
         print('unhealthy: no head/worker decision yet (no %s/gcs_address)' % (state_dir or 'CSLR_STATE_DIR'))
         return 1
