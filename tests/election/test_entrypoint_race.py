@@ -562,6 +562,15 @@ def test_write_state_is_atomic_and_removes(ep, tmp_path):
     ep.write_state(None, role='head')  # no state dir: nothing to do
 
 
+def test_write_state_writes_the_other_files_when_one_fails(ep, tmp_path):
+    ep.write_state(str(tmp_path), gcs_address='10.0.0.1:6379')
+    (tmp_path / 'role').mkdir()  # cannot be replaced by a file, nor removed as one
+    ep.write_state(str(tmp_path), role='worker', gcs_address='10.0.0.2:6379')
+    assert ep.read_state(str(tmp_path), 'gcs_address') == '10.0.0.2:6379'
+    ep.write_state(str(tmp_path), role=None, gcs_address=None)
+    assert not (tmp_path / 'gcs_address').exists()
+
+
 def _proc(tmp_path, names):
     proc = tmp_path / 'proc'
     for pid, name in enumerate(names, 1):

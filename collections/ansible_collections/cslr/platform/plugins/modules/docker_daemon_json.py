@@ -44,6 +44,8 @@ options:
     default: '0644'
 notes:
   - Needs the right to write O(path) (root, with C(become)). The file is owned by root.
+  - A link at O(path) is read through, and replaced by a file when the content changes (as M(ansible.builtin.copy)
+    does by default).
 attributes:
   check_mode:
     support: full
@@ -114,8 +116,8 @@ def main():
         supports_check_mode=True,
     )
     path = module.params['path']
-    if os.path.islink(path) or os.path.isdir(path):
-        module.fail_json(msg='%s is a %s; a file is wanted there' % (path, 'link' if os.path.islink(path) else 'directory'))
+    if os.path.isdir(path):
+        module.fail_json(msg='%s is a directory; a file is wanted there' % path)
     before = _small_files.read(path)
     current = {}
     if before is not None and before.strip():

@@ -203,13 +203,15 @@ read_state = _election.read_state
 
 def write_state(state_dir, **values):
     """Write (value str) or remove (value None) files of the state directory, atomically each; a
-    failure is logged, not raised (the node runs on, and the health service reports it)."""
+    failure is logged, not raised (the node runs on, and the health service reports it), and the
+    other files are still written."""
     if not state_dir:
         return
-    try:
-        _election.write_state(state_dir, **values)
-    except OSError as exc:
-        log('cannot update %s: %s' % (state_dir, exc))
+    for name, value in values.items():
+        try:
+            _election.write_state(state_dir, **{name: value})
+        except OSError as exc:
+            log('cannot update %s: %s' % (os.path.join(state_dir, name), exc))
 
 
 def first_start(marker):

@@ -88,3 +88,14 @@ def test_a_file_that_is_not_a_json_object_is_refused_and_kept(daemon_json, text,
     result = run(daemon_json, [MANAGED])
     assert result['failed'] and words in result['msg'] and 'Nothing was changed' in result['msg']
     assert daemon_json.read_text() == text
+
+
+def test_a_link_is_read_through_and_replaced_by_a_file_when_the_content_changes(tmp_path):
+    target = tmp_path / 'managed.json'
+    target.write_text('{"registry-mirrors": ["https://mirror.example"]}')
+    path = tmp_path / 'daemon.json'
+    path.symlink_to(target)
+    result = run(path, [MANAGED])
+    assert result['changed'] and not path.is_symlink()
+    assert json.loads(path.read_text()) == dict(MANAGED, **{'registry-mirrors': ['https://mirror.example']})
+    assert target.read_text() == '{"registry-mirrors": ["https://mirror.example"]}'
