@@ -52,8 +52,9 @@ OPTION_NAMES = {'head_address': 'head_address', 'resolve_split_brain': 'resolve_
 
 # The Ray state directory: the files through which Ansible, the container entrypoint and the health
 # service talk about a Ray node (read and written here for the entrypoint and the ray_node_state
-# module; the ray role's tasks and the health service name them too). On the host it is /var/lib/cslr-platform/ray (the ray role's
-# _ray_state_dir), mounted into the container at CSLR_STATE_DIR. One line of text per file.
+# module; the ray role's tasks and the health service name them too). On the host it is
+# /var/lib/cslr-platform/ray (the ray role's _ray_state_dir), mounted into the container at
+# CSLR_STATE_DIR. One line of text per file.
 STATE_ELECTED_HEAD = 'elected_head'  # Ansible: the elected head's host name or address
 STATE_CANDIDATES = 'candidates'      # Ansible: the head candidates, as CSLR_HEAD_CANDIDATES writes them
 STATE_ROLE = 'role'                  # the entrypoint, once it decided: head or worker

@@ -84,20 +84,9 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.dict_transformations import dict_merge
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible_collections.cslr.platform.plugins.module_utils import _small_files
-
-
-def merge(base, update):
-    """base with update merged in: dictionaries key by key at every depth, other values replaced (as
-    ansible.builtin.combine(recursive=true) does)."""
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def render(data):
@@ -130,9 +119,10 @@ def main():
         if not isinstance(current, dict):
             module.fail_json(msg='%s holds a JSON %s, not an object. Nothing was changed. Fix: correct or remove the file '
                              'on this host, then run again.' % (path, type(current).__name__))
+    # dict_merge: dictionaries key by key at every depth, other values replaced, as combine(recursive=true) does.
     wanted = current
     for settings in module.params['settings']:
-        wanted = merge(wanted, settings)
+        wanted = dict_merge(wanted, settings)
     data = to_bytes(render(wanted))
     writer = _small_files.Writer(module)
     changed = before != data
